@@ -306,6 +306,17 @@ impl Request {
     /// `DELETE`, or any request with an `Idempotency-Key`); others are sent
     /// once.
     pub fn send_with_retry(&self, policy: &Retry) -> Result<Response, PluginError> {
+        let response = self.send_retrying(policy)?;
+        response
+            .error_for_status()
+            .map_err(|e| e.context(self.describe()))
+    }
+
+    /// Like [`Request::send_with_retry`], but hands back any answer not
+    /// worth retrying, whatever its status, for callers that read a 404 or
+    /// a 409 themselves. Transport failures, and retryable statuses still
+    /// there after the last try, are errors.
+    pub fn send_retrying(&self, policy: &Retry) -> Result<Response, PluginError> {
         let attempts = if self.is_idempotent() {
             policy.attempts.max(1)
         } else {
@@ -314,7 +325,7 @@ impl Request {
         let deadline = clock::now_ms().saturating_add(policy.budget_ms);
         let mut attempt = 1;
         loop {
-            let error = match self.with_deadline(deadline).send_ok() {
+            let error = match self.with_deadline(deadline).attempt() {
                 Ok(response) => return Ok(response),
                 Err(error) => error,
             };
@@ -326,6 +337,18 @@ impl Request {
             host::sleep_ms(delay);
             attempt += 1;
         }
+    }
+
+    /// One try: transport failures and retryable statuses are errors, any
+    /// other answer is returned.
+    fn attempt(&self) -> Result<Response, PluginError> {
+        let response = self
+            .send()
+            .map_err(|e| PluginError::from(e).context(self.describe()))?;
+        if is_retryable_status(response.status) {
+            return Err(status_error(response.status, &response.body).context(self.describe()));
+        }
+        Ok(response)
     }
 
     fn is_idempotent(&self) -> bool {
@@ -466,6 +489,12 @@ pub fn status_error(status: u16, body: &[u8]) -> PluginError {
     } else {
         PluginError::permanent(message)
     }
+}
+
+/// True for the statuses worth another try: 408 (the upstream gave up
+/// waiting), 429 (rate limited) and every 5xx.
+pub fn is_retryable_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..600).contains(&status)
 }
 
 /// The message an upstream put in its JSON error body, shortened and with
@@ -679,6 +708,16 @@ mod tests {
         // 1000 ms budget. Each try's timeout ends with the budget.
         let timeouts: Vec<Option<u32>> = host.requests().iter().map(Request::timeout).collect();
         assert_eq!(timeouts, [Some(1_000), Some(700), Some(100)]);
+    }
+
+    #[test]
+    fn send_retrying_hands_back_a_404_for_the_caller_to_read() {
+        let host = TestHost::install();
+        let mut answers = vec![503, 404].into_iter();
+        host.on_http(move |_| Ok(Response::new(answers.next().unwrap_or(500), "")));
+        let response = Request::get("https://x.example/").send_retrying(&Retry::default());
+        assert_eq!(response.map(|r| r.status), Ok(404));
+        assert_eq!(host.requests().len(), 2);
     }
 
     #[test]

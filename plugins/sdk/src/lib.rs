@@ -79,7 +79,7 @@ pub const WIT_VERSION: &str = env!("SWITCHYARD_WIT_VERSION");
 /// What [`export_plugin!`] expands to needs; not for plugin code.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::plugin::Adapter;
+    pub use crate::plugin::{Adapter, PluginCalls};
 }
 
 /// Registers a [`Plugin`] implementation as the component's
@@ -93,8 +93,23 @@ macro_rules! export_plugin {
         #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         const _: () = {
-            type SwitchyardPluginExport = $crate::__private::Adapter<$plugin>;
-    $crate::bindings::export!(SwitchyardPluginExport with_types_in $crate::bindings);
+            type Exported = $crate::__private::Adapter<$plugin>;
+            $crate::bindings::export! { Exported with_types_in $crate::bindings }
         };
+
+        // Elsewhere the calls are gathered in a public table instead: the
+        // plugin's code counts as used (no dead-code warnings in native
+        // builds), and tests may call the plugin the way the host would.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub const SWITCHYARD_PLUGIN: $crate::__private::PluginCalls =
+            $crate::__private::PluginCalls {
+                manifest: <$plugin as $crate::Plugin>::manifest,
+                verify_webhook: <$plugin as $crate::Plugin>::verify_webhook,
+                handle_webhook: <$plugin as $crate::Plugin>::handle_webhook,
+                handle_event: <$plugin as $crate::Plugin>::handle_event,
+                run_job: <$plugin as $crate::Plugin>::run_job,
+                call_action: <$plugin as $crate::Plugin>::call_action,
+            };
     };
 }

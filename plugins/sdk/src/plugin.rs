@@ -52,6 +52,25 @@ pub trait Plugin {
     }
 }
 
+/// A registered plugin's calls, as [`crate::export_plugin!`] lists them
+/// off wasm; what the host would call, for native tests.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct PluginCalls {
+    /// [`Plugin::manifest`].
+    pub manifest: fn() -> Manifest,
+    /// [`Plugin::verify_webhook`].
+    pub verify_webhook: fn(&Context, WebhookRequest) -> Result<Verified, String>,
+    /// [`Plugin::handle_webhook`].
+    pub handle_webhook: fn(&Context, Delivery) -> Result<String, PluginError>,
+    /// [`Plugin::handle_event`].
+    pub handle_event: fn(&Context, Event) -> Result<String, PluginError>,
+    /// [`Plugin::run_job`].
+    pub run_job: fn(&Context, &str) -> Result<JobReport, PluginError>,
+    /// [`Plugin::call_action`].
+    pub call_action: fn(&Context, &str, &str) -> Result<String, PluginError>,
+}
+
 /// Implements the WIT export for any [`Plugin`]; [`crate::export_plugin!`]
 /// registers it. Not meant to be named by plugin code.
 #[doc(hidden)]

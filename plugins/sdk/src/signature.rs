@@ -7,6 +7,9 @@
 
 use switchyard_signature::{SignatureError, SignatureHeader};
 
+/// Stripe's default tolerance, in seconds, on either side of the host clock.
+pub use switchyard_signature::DEFAULT_TOLERANCE_SECS;
+
 use crate::{clock, secrets};
 
 /// The most `v1` signatures a header may carry. Stripe sends one, or two

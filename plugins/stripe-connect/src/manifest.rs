@@ -1,0 +1,84 @@
+//! What the plugin declares to the host: its settings, hosts and routes.
+
+use switchyard_plugin_sdk::{ConfigKey, Manifest, RouteKind};
+
+use crate::settings::*;
+
+/// The path of the marketplace's existing Stripe webhook endpoint, kept as
+/// an alias of this plugin's webhook route.
+pub const WEBHOOK_ROUTE: &str = "/admin/integrations/stripe/webhook";
+
+/// The manifest. Jobs, actions and subscriptions are declared only once
+/// they are implemented, so the host never offers what would fail.
+pub fn manifest() -> Manifest {
+    let manifest = Manifest::new(
+        "stripe-connect",
+        env!("CARGO_PKG_VERSION"),
+        "Stripe Connect for marketplace vendors: onboarding state from account webhooks",
+    );
+    config_keys()
+        .into_iter()
+        .fold(manifest, Manifest::config)
+        .host("api.stripe.com")
+        .host("connect.stripe.com")
+        .route(WEBHOOK_ROUTE, RouteKind::Webhook)
+}
+
+fn config_keys() -> Vec<ConfigKey> {
+    vec![
+        ConfigKey::required(MEDUSA_URL, "Base URL of the marketplace's Medusa backend"),
+        ConfigKey::secret(MEDUSA_API_KEY, "Medusa secret API key (sk_…)"),
+        ConfigKey::optional(
+            STRIPE_API_URL,
+            &format!("Stripe API base URL; default {DEFAULT_STRIPE_API_URL}"),
+        ),
+        ConfigKey::optional(
+            STRIPE_CONNECT_URL,
+            &format!("Stripe Connect (OAuth) base URL; default {DEFAULT_STRIPE_CONNECT_URL}"),
+        ),
+        ConfigKey::secret(STRIPE_SECRET_KEY, "The platform's Stripe secret key (sk_…)"),
+        ConfigKey::secret(
+            STRIPE_WEBHOOK_SECRET,
+            "Signing secret of the webhook endpoint (whsec_…)",
+        ),
+        ConfigKey::optional_secret(
+            STRIPE_CONNECT_WEBHOOK_SECRET,
+            "Signing secret of a separate Connect webhook endpoint, if there is one",
+        ),
+        ConfigKey::optional(
+            STRIPE_CLIENT_ID,
+            "The platform's Connect client id (ca_…), for OAuth",
+        ),
+        ConfigKey::optional(
+            WEBHOOK_TOLERANCE_SECONDS,
+            "Seconds a webhook's signed time may differ from the host clock; default 300",
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declares_every_setting_with_its_kind() {
+        let manifest = manifest();
+        let key = |name: &str| {
+            manifest
+                .config
+                .iter()
+                .find(|k| k.name == name)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(manifest.config.len(), 9);
+        assert!(key(MEDUSA_URL).required && !key(MEDUSA_URL).secret);
+        assert!(key(STRIPE_WEBHOOK_SECRET).secret && key(STRIPE_WEBHOOK_SECRET).required);
+        let connect = key(STRIPE_CONNECT_WEBHOOK_SECRET);
+        assert!(connect.secret && !connect.required);
+        assert!(!key(WEBHOOK_TOLERANCE_SECONDS).required);
+        assert_eq!(manifest.hosts, ["api.stripe.com", "connect.stripe.com"]);
+        assert_eq!(manifest.routes[0].path, WEBHOOK_ROUTE);
+        assert!(manifest.jobs.is_empty() && manifest.actions.is_empty());
+    }
+}
