@@ -1,0 +1,127 @@
+//! `switchyard serve`: load everything, then serve until stopped.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::ServeArgs;
+use crate::capabilities::clock::Clock;
+use crate::capabilities::secrets::read_env;
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::registry::{Registry, Severity};
+use crate::runtime::Runtime;
+use crate::server::{self, App};
+use crate::services::HostServices;
+use crate::store::Store;
+use crate::telemetry::init_logging;
+
+/// Expired kv entries are removed this often.
+const KV_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = Config::load(&args.config.config)?;
+    let listen = args.listen.unwrap_or(config.listen);
+    let clock = args
+        .fixed_clock
+        .map_or_else(Clock::system, |secs| Clock::fixed(secs * 1000));
+
+    let store = Store::open(&config.database).await?;
+    let services = HostServices::new(clock, store)?;
+    let runtime = Arc::new(Runtime::new(services.clone(), config.call_timeout)?);
+    let registry = Registry::load(&runtime, &config).await;
+    report(&registry);
+    services.registry.store(Arc::new(registry));
+    let admin_token = config.admin_token.as_ref().and_then(|r| read_env(&r.env));
+    if config.admin_token.is_some() && admin_token.is_none() {
+        tracing::warn!("admin_token names an unset environment variable; the admin API is off");
+    }
+
+    let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, config.call_timeout);
+    tokio::spawn(dispatcher.run());
+    tokio::spawn(sweep_kv(services.clone()));
+
+    let app = App {
+        runtime,
+        max_body_bytes: config.max_body_bytes,
+        admin_token,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listen, config = %config.path.display(), "listening");
+    axum::serve(listener, server::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(registry: &Registry) {
+    for problem in registry.problems() {
+        match problem.severity {
+            Severity::Error => tracing::error!(%problem, "plugin problem"),
+            Severity::Warning => tracing::warn!(%problem, "plugin problem"),
+        }
+    }
+    for (tenant, plugin, secret) in registry.demo_secrets() {
+        tracing::warn!(
+            tenant,
+            plugin,
+            secret,
+            "running with a published demo secret: fine on a laptop, never in production"
+        );
+    }
+    let plugins = registry.plugins().count();
+    let bindings = registry.bindings().count();
+    tracing::info!(
+        plugins,
+        bindings,
+        problems = registry.problems().len(),
+        "plugins ready"
+    );
+}
+
+async fn sweep_kv(services: Arc<HostServices>) {
+    let mut tick = tokio::time::interval(KV_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match services.store.kv_sweep(services.now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "expired kv entries removed"),
+            Err(err) => tracing::warn!(error = %err, "kv sweep failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

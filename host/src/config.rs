@@ -1,0 +1,387 @@
+//! `plugins.toml`: tenants, the plugins each enables, their settings,
+//! secrets and allowlists.
+//!
+//! Parsing is strict (unknown keys are errors) because a misspelt key that is
+//! silently ignored is the most expensive kind of configuration bug. Every
+//! error names the file and the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::capabilities::http::HostPattern;
+
+/// Where the host listens when neither the file nor `--listen` says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+/// Webhook bodies above this are refused with 413; upstreams send far less.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A plugin call that has not finished by then is stopped. Generous enough
+/// for a few upstream round trips, short enough that a stuck call frees its
+/// slot quickly.
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 10_000;
+
+/// A delivery that failed this many times is set aside as dead.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// The store used when the file names none: SQLite beside the config file.
+pub const DEFAULT_DATABASE: &str = "sqlite://.switchyard/switchyard.db";
+
+/// The whole configuration, with paths resolved against the file's folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from, for error messages.
+    pub path: PathBuf,
+    /// Where `.wasm` plugins are loaded from.
+    pub plugins_dir: PathBuf,
+    /// `sqlite://…` URL of the store.
+    pub database: String,
+    /// Address of the HTTP server.
+    pub listen: SocketAddr,
+    /// Largest accepted webhook or event body.
+    pub max_body_bytes: usize,
+    /// Deadline of one plugin call.
+    pub call_timeout: Duration,
+    /// Attempts before a delivery is dead.
+    pub max_attempts: u32,
+    /// Bearer token of the admin API; the admin API is off without one.
+    pub admin_token: Option<SecretRef>,
+    /// Tenants by name.
+    pub tenants: BTreeMap<String, Tenant>,
+}
+
+/// One tenant: a marketplace (or one of its environments).
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// The tenant's name, as used in URLs.
+    pub name: String,
+    /// Secret that signs Medusa's events posted to `/events/{tenant}`.
+    pub events_secret: Option<SecretRef>,
+    /// Plugins this tenant enables, by plugin name.
+    pub plugins: BTreeMap<String, TenantPlugin>,
+}
+
+/// How one tenant runs one plugin.
+#[derive(Debug, Clone, Default)]
+pub struct TenantPlugin {
+    /// Hosts the plugin may call for this tenant.
+    pub allow_hosts: Vec<HostPattern>,
+    /// Plain settings; strings as written, other values as JSON text.
+    pub config: BTreeMap<String, String>,
+    /// Secrets by the name the plugin uses.
+    pub secrets: BTreeMap<String, SecretRef>,
+}
+
+/// Where a secret's value comes from and where it may be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Environment variable holding the value.
+    pub env: String,
+    /// Hosts the host may attach the secret to; empty means only for HMAC.
+    pub hosts: Vec<HostPattern>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    plugins_dir: PathBuf,
+    database: Option<String>,
+    listen: Option<String>,
+    max_body_bytes: Option<usize>,
+    call_timeout_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    admin_token: Option<RawSecret>,
+    #[serde(default)]
+    tenants: BTreeMap<String, RawTenant>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    events_secret: Option<RawSecret>,
+    #[serde(default)]
+    plugins: BTreeMap<String, RawTenantPlugin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenantPlugin {
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+    #[serde(default)]
+    allow_hosts: Vec<String>,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default)]
+    secrets: BTreeMap<String, RawSecret>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    env: String,
+    #[serde(default)]
+    hosts: Vec<String>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates `text` as if read from `path` (which only anchors relative
+    /// paths and error messages).
+    pub fn parse(path: &Path, text: &str) -> anyhow::Result<Self> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let file = path.display().to_string();
+        build(&file, base, raw)
+    }
+}
+
+fn build(file: &str, base: &Path, raw: RawConfig) -> anyhow::Result<Config> {
+    let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = listen
+        .parse()
+        .with_context(|| format!("{file}: key `listen`: {listen:?} is not an address:port"))?;
+    let database = raw.database.as_deref().unwrap_or(DEFAULT_DATABASE);
+    let database = resolve_database(file, base, database)?;
+
+    let max_body_bytes = positive(file, "max_body_bytes", raw.max_body_bytes)?;
+    let call_timeout_ms = positive(file, "call_timeout_ms", raw.call_timeout_ms)?;
+    let max_attempts = positive(file, "max_attempts", raw.max_attempts)?;
+    let admin_token = raw
+        .admin_token
+        .map(|secret| secret_ref(file, "admin_token", secret))
+        .transpose()?;
+
+    let mut tenants = BTreeMap::new();
+    for (name, tenant) in raw.tenants {
+        let tenant = build_tenant(file, name.clone(), tenant)?;
+        tenants.insert(name, tenant);
+    }
+
+    Ok(Config {
+        path: PathBuf::from(file),
+        plugins_dir: base.join(raw.plugins_dir),
+        database,
+        listen,
+        max_body_bytes: max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        call_timeout: Duration::from_millis(call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS)),
+        max_attempts: max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        admin_token,
+        tenants,
+    })
+}
+
+fn positive<T: Default + PartialEq>(
+    file: &str,
+    key: &str,
+    value: Option<T>,
+) -> anyhow::Result<Option<T>> {
+    if value.as_ref() == Some(&T::default()) {
+        bail!("{file}: key `{key}` must be greater than zero");
+    }
+    Ok(value)
+}
+
+fn build_tenant(file: &str, name: String, raw: RawTenant) -> anyhow::Result<Tenant> {
+    check_name(file, "tenants", &name)?;
+    let key = format!("tenants.{name}.events_secret");
+    let events_secret = raw
+        .events_secret
+        .map(|s| secret_ref(file, &key, s))
+        .transpose()?;
+
+    let mut plugins = BTreeMap::new();
+    for (plugin, settings) in raw.plugins {
+        let prefix = format!("tenants.{name}.plugins.{plugin}");
+        check_name(file, &format!("tenants.{name}.plugins"), &plugin)?;
+        if settings.enabled {
+            plugins.insert(plugin, build_tenant_plugin(file, &prefix, settings)?);
+        }
+    }
+    Ok(Tenant {
+        name,
+        events_secret,
+        plugins,
+    })
+}
+
+fn build_tenant_plugin(
+    file: &str,
+    prefix: &str,
+    raw: RawTenantPlugin,
+) -> anyhow::Result<TenantPlugin> {
+    let allow_hosts = host_patterns(file, &format!("{prefix}.allow_hosts"), &raw.allow_hosts)?;
+
+    let mut config = BTreeMap::new();
+    for (key, value) in raw.config {
+        let text = match value {
+            toml::Value::String(text) => text,
+            other => serde_json::to_string(&other)
+                .with_context(|| format!("{file}: key `{prefix}.config.{key}`"))?,
+        };
+        config.insert(key, text);
+    }
+
+    let mut secrets = BTreeMap::new();
+    for (name, secret) in raw.secrets {
+        if config.contains_key(&name) {
+            bail!("{file}: `{name}` appears under both `{prefix}.config` and `{prefix}.secrets`");
+        }
+        let key = format!("{prefix}.secrets.{name}");
+        secrets.insert(name, secret_ref(file, &key, secret)?);
+    }
+    Ok(TenantPlugin {
+        allow_hosts,
+        config,
+        secrets,
+    })
+}
+
+fn secret_ref(file: &str, key: &str, raw: RawSecret) -> anyhow::Result<SecretRef> {
+    let valid = !raw.env.is_empty()
+        && raw
+            .env
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !raw.env.starts_with(|c: char| c.is_ascii_digit());
+    if !valid {
+        bail!(
+            "{file}: key `{key}.env`: {:?} is not an environment variable name",
+            raw.env
+        );
+    }
+    let hosts = host_patterns(file, &format!("{key}.hosts"), &raw.hosts)?;
+    Ok(SecretRef {
+        env: raw.env,
+        hosts,
+    })
+}
+
+fn host_patterns(file: &str, key: &str, hosts: &[String]) -> anyhow::Result<Vec<HostPattern>> {
+    hosts
+        .iter()
+        .map(|host| {
+            HostPattern::parse(host).with_context(|| format!("{file}: key `{key}`: {host:?}"))
+        })
+        .collect()
+}
+
+/// Tenant and plugin names appear in URLs and store keys, so they are kept to
+/// a small safe alphabet.
+fn check_name(file: &str, table: &str, name: &str) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !valid {
+        bail!(
+            "{file}: table `{table}`: name {name:?} must be 1-64 characters of a-z, 0-9, - and _"
+        );
+    }
+    Ok(())
+}
+
+/// Resolves a relative SQLite path against the config file's folder, so the
+/// host finds the same database whatever its working directory.
+fn resolve_database(file: &str, base: &Path, url: &str) -> anyhow::Result<String> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        bail!("{file}: key `database`: {url:?} must start with sqlite://");
+    };
+    if path.is_empty() {
+        bail!("{file}: key `database`: no path after sqlite://");
+    }
+    if path == ":memory:" || Path::new(path).is_absolute() {
+        return Ok(url.to_owned());
+    }
+    Ok(format!("sqlite://{}", base.join(path).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse(Path::new("/etc/switchyard/plugins.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+        plugins_dir = "plugins"
+        [tenants.demo.plugins.stripe-connect]
+        allow_hosts = ["api.stripe.com", "127.0.0.1:8791"]
+        config = { medusa_url = "http://127.0.0.1:8791", retries = 3 }
+        secrets.stripe_secret_key = { env = "STRIPE_SECRET_KEY", hosts = ["api.stripe.com"] }
+    "#;
+
+    #[test]
+    fn resolves_paths_against_the_config_folder() {
+        let config = parse(GOOD).expect("valid");
+        assert_eq!(config.plugins_dir, Path::new("/etc/switchyard/plugins"));
+        assert_eq!(
+            config.database,
+            "sqlite:///etc/switchyard/.switchyard/switchyard.db"
+        );
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn keeps_strings_as_written_and_other_values_as_json() {
+        let config = parse(GOOD).expect("valid");
+        let plugin = &config.tenants["demo"].plugins["stripe-connect"];
+        assert_eq!(plugin.config["medusa_url"], "http://127.0.0.1:8791");
+        assert_eq!(plugin.config["retries"], "3");
+        assert_eq!(plugin.secrets["stripe_secret_key"].env, "STRIPE_SECRET_KEY");
+    }
+
+    #[test]
+    fn unknown_keys_name_the_file_and_the_key() {
+        let err = parse("plugins_dir = \"p\"\nlisten_on = \"x\"").expect_err("unknown key");
+        let text = format!("{err:#}");
+        assert!(text.contains("/etc/switchyard/plugins.toml"), "{text}");
+        assert!(text.contains("listen_on"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("plugins_dir = \"p\"\nlisten = \"nowhere\"", "listen"),
+            ("plugins_dir = \"p\"\nmax_body_bytes = 0", "max_body_bytes"),
+            ("plugins_dir = \"p\"\ndatabase = \"mysql://x\"", "database"),
+            ("plugins_dir = \"p\"\n[tenants.Demo]", "Demo"),
+            (
+                "plugins_dir = \"p\"\n[tenants.a.plugins.b]\nsecrets.k = { env = \"1X\" }",
+                "tenants.a.plugins.b.secrets.k.env",
+            ),
+            (
+                "plugins_dir = \"p\"\n[tenants.a.plugins.b]\nallow_hosts = [\"http://x/\"]",
+                "tenants.a.plugins.b.allow_hosts",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = format!("{:#}", parse(text).expect_err(text));
+            assert!(err.contains(key), "{key} not in {err}");
+        }
+    }
+
+    #[test]
+    fn a_disabled_plugin_is_left_out() {
+        let text = "plugins_dir = \"p\"\n[tenants.a.plugins.b]\nenabled = false";
+        assert!(parse(text).expect("valid").tenants["a"].plugins.is_empty());
+    }
+}

@@ -1,0 +1,349 @@
+//! The plugins loaded from the plugins directory and, for each tenant that
+//! enables one, the binding that holds its settings and secrets.
+//!
+//! A registry is built whole and then only read; a reload builds a new one.
+//! Problems are collected rather than fatal, so one bad plugin or tenant
+//! never keeps the others from serving.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::capabilities::secrets::{Secret, SecretSet, read_env};
+use crate::config::{Config, Tenant, TenantPlugin};
+use crate::runtime::{Plugin, Runtime};
+
+/// One tenant's use of one plugin.
+#[derive(Debug)]
+pub struct Binding {
+    /// Plugin name.
+    pub plugin: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Settings and allowlist from `plugins.toml`.
+    pub settings: TenantPlugin,
+    /// Secret values, loaded from the environment.
+    pub secrets: SecretSet,
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something is not running.
+    Error,
+    /// Running, but probably not as intended.
+    Warning,
+}
+
+/// Something wrong with a plugin file or a tenant's settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The plugin concerned, when known.
+    pub plugin: Option<String>,
+    /// The tenant concerned, when any.
+    pub tenant: Option<String>,
+    /// The plugin file concerned, when any.
+    pub file: Option<PathBuf>,
+    /// What is wrong, naming the key or import.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{severity}:")?;
+        if let Some(file) = &self.file {
+            write!(f, " {}:", file.display())?;
+        }
+        if let Some(plugin) = &self.plugin {
+            write!(f, " plugin {plugin}:")?;
+        }
+        if let Some(tenant) = &self.tenant {
+            write!(f, " tenant {tenant}:")?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+/// Everything loaded, by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    plugins: BTreeMap<String, Arc<Plugin>>,
+    bindings: BTreeMap<(String, String), Arc<Binding>>,
+    events_secrets: BTreeMap<String, Secret>,
+    tenants: BTreeSet<String>,
+    problems: Vec<Problem>,
+}
+
+impl Registry {
+    /// Loads every plugin in the configured directory and binds it to the
+    /// tenants that enable it.
+    pub async fn load(runtime: &Runtime, config: &Config) -> Self {
+        let mut registry = Self::default();
+        registry.load_plugins(runtime, &config.plugins_dir).await;
+        let file = config.path.display().to_string();
+        for tenant in config.tenants.values() {
+            registry.bind_tenant(&file, tenant);
+        }
+        registry
+    }
+
+    async fn load_plugins(&mut self, runtime: &Runtime, dir: &Path) {
+        let files = match plugin_files(dir) {
+            Ok(files) => files,
+            Err(err) => {
+                let message = format!("cannot read plugins directory {}: {err}", dir.display());
+                self.problem(Severity::Error, None, None, None, message);
+                return;
+            }
+        };
+        for file in files {
+            match runtime.load(&file).await {
+                Ok(plugin) => self.add_plugin(plugin),
+                Err(err) => {
+                    self.problem(Severity::Error, None, None, Some(file), format!("{err:#}"))
+                }
+            }
+        }
+    }
+
+    fn add_plugin(&mut self, plugin: Plugin) {
+        let name = plugin.manifest.name.clone();
+        if let Some(first) = self.plugins.get(&name) {
+            let message = format!(
+                "plugin name {name} is already taken by {}",
+                first.file.display()
+            );
+            self.problem(
+                Severity::Error,
+                Some(&name),
+                None,
+                Some(plugin.file),
+                message,
+            );
+            return;
+        }
+        tracing::info!(
+            plugin = %name, version = %plugin.manifest.version, file = %plugin.file.display(),
+            load_ms = plugin.load_time.as_millis() as u64, "plugin loaded"
+        );
+        self.plugins.insert(name, Arc::new(plugin));
+    }
+
+    fn bind_tenant(&mut self, file: &str, tenant: &Tenant) {
+        self.tenants.insert(tenant.name.clone());
+        if let Some(secret) = &tenant.events_secret {
+            match read_env(&secret.env) {
+                Some(value) => {
+                    self.events_secrets.insert(tenant.name.clone(), value);
+                }
+                None => {
+                    let message = format!(
+                        "events secret is not set: environment variable {} is missing or empty \
+                         ({file}: tenants.{}.events_secret)",
+                        secret.env, tenant.name
+                    );
+                    self.problem(Severity::Error, None, Some(&tenant.name), None, message);
+                }
+            }
+        }
+        for (plugin, settings) in &tenant.plugins {
+            self.bind(file, &tenant.name, plugin, settings);
+        }
+    }
+
+    fn bind(&mut self, file: &str, tenant: &str, plugin: &str, settings: &TenantPlugin) {
+        let Some(loaded) = self.plugins.get(plugin).cloned() else {
+            let message = "enabled in the config, but no plugin of that name is loaded".to_owned();
+            self.problem(Severity::Error, Some(plugin), Some(tenant), None, message);
+            return;
+        };
+        let (secrets, missing) = SecretSet::load(&settings.secrets);
+        let prefix = format!("{file}: tenants.{tenant}.plugins.{plugin}");
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+
+        for key in &loaded.manifest.config {
+            let in_config = settings.config.contains_key(&key.name);
+            let in_secrets = settings.secrets.contains_key(&key.name);
+            let name = &key.name;
+            if key.secret && in_config {
+                errors.push(format!(
+                    "{name} is a secret: move it to {prefix}.secrets.{name}"
+                ));
+            } else if !key.secret && in_secrets {
+                errors.push(format!(
+                    "{name} is not a secret: move it to {prefix}.config.{name}"
+                ));
+            } else if key.required && key.secret && !in_secrets {
+                errors.push(format!(
+                    "required secret {name} is not configured ({prefix}.secrets)"
+                ));
+            } else if key.required && !key.secret && !in_config {
+                errors.push(format!(
+                    "required config key {name} is missing ({prefix}.config)"
+                ));
+            }
+        }
+        for gone in &missing {
+            let required = loaded
+                .manifest
+                .config_key(&gone.name)
+                .is_some_and(|k| k.required);
+            let text = format!(
+                "secret {} is not set: environment variable {} is missing or empty",
+                gone.name, gone.env
+            );
+            if required {
+                errors.push(text)
+            } else {
+                warnings.push(text)
+            }
+        }
+        let declared = |name: &String| loaded.manifest.config_key(name).is_some();
+        for name in settings.config.keys().chain(settings.secrets.keys()) {
+            if !declared(name) {
+                warnings.push(format!("{name} is not a key this plugin reads ({prefix})"));
+            }
+        }
+
+        for message in warnings {
+            self.problem(Severity::Warning, Some(plugin), Some(tenant), None, message);
+        }
+        if !errors.is_empty() {
+            for message in errors {
+                self.problem(Severity::Error, Some(plugin), Some(tenant), None, message);
+            }
+            return;
+        }
+        let binding = Binding {
+            plugin: plugin.to_owned(),
+            tenant: tenant.to_owned(),
+            settings: settings.clone(),
+            secrets,
+        };
+        self.bindings
+            .insert((plugin.to_owned(), tenant.to_owned()), Arc::new(binding));
+    }
+
+    fn problem(
+        &mut self,
+        severity: Severity,
+        plugin: Option<&str>,
+        tenant: Option<&str>,
+        file: Option<PathBuf>,
+        message: String,
+    ) {
+        let plugin = plugin.map(str::to_owned);
+        let tenant = tenant.map(str::to_owned);
+        self.problems.push(Problem {
+            severity,
+            plugin,
+            tenant,
+            file,
+            message,
+        });
+    }
+
+    /// The plugin called `name`.
+    pub fn plugin(&self, name: &str) -> Option<&Arc<Plugin>> {
+        self.plugins.get(name)
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.values()
+    }
+
+    /// The plugin and its binding for `tenant`, when that tenant runs it.
+    pub fn binding(&self, plugin: &str, tenant: &str) -> Option<(&Arc<Plugin>, &Arc<Binding>)> {
+        let binding = self.bindings.get(&(plugin.to_owned(), tenant.to_owned()))?;
+        Some((self.plugins.get(plugin)?, binding))
+    }
+
+    /// Every binding.
+    pub fn bindings(&self) -> impl Iterator<Item = &Arc<Binding>> {
+        self.bindings.values()
+    }
+
+    /// Plugins of `tenant` that subscribe to `event`, except `source`.
+    pub fn subscribers(&self, tenant: &str, event: &str, source: &str) -> Vec<String> {
+        let subscribed = |plugin: &str| {
+            let manifest = self.plugins.get(plugin).map(|p| &p.manifest);
+            manifest.is_some_and(|m| m.subscriptions.iter().any(|s| s == event))
+        };
+        self.bindings
+            .keys()
+            .filter(|(plugin, t)| t == tenant && plugin != source && subscribed(plugin))
+            .map(|(plugin, _)| plugin.clone())
+            .collect()
+    }
+
+    /// True when `tenant` is configured.
+    pub fn has_tenant(&self, tenant: &str) -> bool {
+        self.tenants.contains(tenant)
+    }
+
+    /// The secret that signs Medusa's events for `tenant`.
+    pub fn events_secret(&self, tenant: &str) -> Option<&Secret> {
+        self.events_secrets.get(tenant)
+    }
+
+    /// Everything found wrong while loading.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// True when any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+
+    /// (tenant, plugin, secret name) of every demo secret in use.
+    pub fn demo_secrets(&self) -> Vec<(String, String, String)> {
+        let mut found = Vec::new();
+        for binding in self.bindings.values() {
+            for name in binding.secrets.demo_names() {
+                found.push((
+                    binding.tenant.clone(),
+                    binding.plugin.clone(),
+                    name.to_owned(),
+                ));
+            }
+        }
+        for (tenant, secret) in &self.events_secrets {
+            if secret.is_demo() {
+                found.push((tenant.clone(), "-".into(), "events_secret".into()));
+            }
+        }
+        found
+    }
+}
+
+/// `.wasm` files directly in `dir`, sorted. Hidden files and names with a
+/// `~` or `.tmp` are skipped: editors and copies write those first.
+pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let partial = name.starts_with('.') || name.contains('~') || name.contains(".tmp");
+        if path.extension().is_some_and(|e| e == "wasm") && path.is_file() && !partial {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,366 @@
+//! The WebAssembly runtime: one engine, one linker, one epoch ticker, and
+//! the code that turns a `.wasm` file into a [`Plugin`] and calls it.
+//!
+//! Each call gets a fresh store and instance made from the plugin's
+//! pre-instantiated component, so nothing survives between calls except
+//! what the plugin put in `kv`.
+
+pub mod bindings;
+mod calls;
+mod manifest;
+pub mod state;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::registry::Binding;
+use crate::services::HostServices;
+use bindings::guest::CallContext;
+use bindings::{Integration, IntegrationPre};
+pub use manifest::{Manifest, SUPPORTED_WIT_VERSIONS};
+use state::CallState;
+
+/// The epoch advances this often; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances that may exist at once across all plugins. The pooling
+/// allocator reserves address space for this many up front.
+const MAX_INSTANCES: u32 = 128;
+
+/// Memory one instance may grow to unless its plugin is configured otherwise.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Interfaces the host provides, by the name a plugin imports them under.
+const HOST_INTERFACES: [&str; 8] = [
+    "http", "kv", "log", "metrics", "clock", "config", "secrets", "events",
+];
+
+/// How a call into a plugin failed on the host's side.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The call ran past its deadline, in guest code or waiting on the host.
+    #[error("call exceeded its deadline of {0:?}")]
+    Timeout(Duration),
+    /// The guest asked for more memory than its cap.
+    #[error("call exceeded the memory limit of {0} bytes")]
+    MemoryLimit(usize),
+    /// The guest trapped (a panic, an abort, a bug).
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+}
+
+impl CallError {
+    /// A short stable name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::MemoryLimit(_) => "memory_limit",
+            Self::Trap(_) => "trap",
+        }
+    }
+}
+
+/// A loaded plugin: its compiled component, ready to instantiate, and what
+/// its manifest says.
+pub struct Plugin {
+    /// What the plugin declared.
+    pub manifest: Manifest,
+    /// Where it was loaded from.
+    pub file: PathBuf,
+    /// SHA-256 of the file, hex.
+    pub digest: String,
+    /// How long compiling and validating took.
+    pub load_time: Duration,
+    pre: IntegrationPre<CallState>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.manifest.name)
+            .field("version", &self.manifest.version)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine and everything shared by every plugin call.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    services: Arc<HostServices>,
+    call_timeout: Duration,
+    instances: Semaphore,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator where the address space allows
+    /// it), links WASI and the host interfaces, and starts the epoch ticker.
+    pub fn new(services: Arc<HostServices>, call_timeout: Duration) -> anyhow::Result<Self> {
+        let engine = build_engine()?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|err| anyhow::anyhow!("cannot link WASI: {err:#}"))?;
+        Integration::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|err| anyhow::anyhow!("cannot link the host interfaces: {err:#}"))?;
+        start_epoch_ticker(&engine);
+        let instances = Semaphore::new(MAX_INSTANCES as usize);
+        Ok(Self {
+            engine,
+            linker,
+            services,
+            call_timeout,
+            instances,
+        })
+    }
+
+    /// The capabilities shared by calls.
+    pub fn services(&self) -> &Arc<HostServices> {
+        &self.services
+    }
+
+    /// Compiles, checks and describes the plugin in `path`. The error names
+    /// the file and what is wrong with it.
+    pub async fn load(&self, path: &Path) -> anyhow::Result<Plugin> {
+        let started = Instant::now();
+        let bytes = tokio::fs::read(path)
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+
+        let engine = self.engine.clone();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .context("compiler task failed")?
+            .map_err(|err| anyhow::anyhow!("not a valid component: {err:#}"))?;
+        check_imports(&self.engine, &component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| anyhow::anyhow!("cannot link: {err:#}"))?;
+        let pre = IntegrationPre::new(pre).map_err(|err| anyhow::anyhow!("{err:#}"))?;
+
+        let manifest = self.read_manifest(&pre, path).await?;
+        let load_time = started.elapsed();
+        Ok(Plugin {
+            manifest,
+            file: path.to_owned(),
+            digest,
+            load_time,
+            pre,
+        })
+    }
+
+    async fn read_manifest(
+        &self,
+        pre: &IntegrationPre<CallState>,
+        path: &Path,
+    ) -> anyhow::Result<Manifest> {
+        let name: Arc<str> = Arc::from(file_stem(path));
+        let raw = self
+            .run(pre, name, None, "manifest", |inst, store, _| {
+                Box::pin(async move { inst.switchyard_plugin_plugin().call_manifest(store).await })
+            })
+            .await
+            .context("manifest() failed")?;
+        Manifest::from_guest(raw)
+    }
+
+    /// Calls `export` on a fresh instance of `plugin` for `binding`'s tenant.
+    pub async fn call<T: Send>(
+        &self,
+        plugin: &Plugin,
+        binding: &Arc<Binding>,
+        export: &'static str,
+        call: impl for<'a> FnOnce(
+            &'a Integration,
+            &'a mut Store<CallState>,
+            CallContext,
+        ) -> GuestCall<'a, T>
+        + Send,
+    ) -> Result<T, CallError> {
+        let name: Arc<str> = Arc::from(plugin.manifest.name.as_str());
+        self.run(&plugin.pre, name, Some(binding.clone()), export, call)
+            .await
+    }
+
+    async fn run<T: Send>(
+        &self,
+        pre: &IntegrationPre<CallState>,
+        plugin: Arc<str>,
+        binding: Option<Arc<Binding>>,
+        export: &'static str,
+        call: impl for<'a> FnOnce(
+            &'a Integration,
+            &'a mut Store<CallState>,
+            CallContext,
+        ) -> GuestCall<'a, T>
+        + Send,
+    ) -> Result<T, CallError> {
+        // A closed semaphore is impossible (we never close it); waiting here
+        // keeps the pooling allocator from running out of slots.
+        let _slot = self.instances.acquire().await;
+        let started = Instant::now();
+        let deadline = started + self.call_timeout;
+        let call_id: Arc<str> = Arc::from(new_call_id());
+        let tenant = binding
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |b| b.tenant.clone());
+        let state = CallState::new(
+            self.services.clone(),
+            plugin.clone(),
+            binding,
+            call_id.clone(),
+            deadline,
+            DEFAULT_MEMORY_BYTES,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Yield to tokio on every tick, so that a guest spinning in a loop
+        // lets other tasks run and the timeout below can fire.
+        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(1);
+
+        let ctx = CallContext {
+            tenant: tenant.clone(),
+            call_id: call_id.to_string(),
+        };
+        let work = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            call(&instance, &mut store, ctx).await
+        };
+        let outcome = tokio::time::timeout(self.call_timeout, work).await;
+        let result = classify(outcome, &store, self.call_timeout);
+        self.services
+            .metrics
+            .observe_call(&plugin, export, &result, started.elapsed());
+        if let Err(err) = &result {
+            let stderr = String::from_utf8_lossy(&store.data().stderr.contents()).into_owned();
+            tracing::warn!(
+                plugin = %plugin, tenant, call_id = %call_id, export, error = %err,
+                guest_stderr = stderr.trim(), "plugin call failed"
+            );
+        }
+        result
+    }
+}
+
+/// The future a typed call into the guest returns.
+pub type GuestCall<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>;
+
+fn classify<T>(
+    outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    store: &Store<CallState>,
+    timeout: Duration,
+) -> Result<T, CallError> {
+    let err = match outcome {
+        Err(_) => return Err(CallError::Timeout(timeout)),
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(err)) => err,
+    };
+    // A refused growth surfaces as whatever the guest did next (a Rust
+    // guest aborts), so the limiter's record decides.
+    if store.data().limits.memory_refused {
+        return Err(CallError::MemoryLimit(DEFAULT_MEMORY_BYTES));
+    }
+    if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return Err(CallError::Timeout(timeout));
+    }
+    Err(CallError::Trap(format!("{err:#}")))
+}
+
+fn build_engine() -> anyhow::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * 8)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(MAX_INSTANCES * 4)
+        .max_memories_per_component(2)
+        .max_memory_size(DEFAULT_MEMORY_BYTES)
+        // Keeping the first MiB resident skips page faults on every call.
+        .linear_memory_keep_resident(1024 * 1024)
+        .table_keep_resident(64 * 1024);
+
+    let mut config = engine_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&config) {
+        Ok(engine) => Ok(engine),
+        Err(err) => {
+            // A small address space (ulimit -v, some containers) cannot hold
+            // the pool's reservation; on-demand allocation still works.
+            tracing::warn!(error = %err, "pooling allocator unavailable, allocating on demand");
+            Engine::new(&engine_config())
+                .map_err(|err| anyhow::anyhow!("cannot start wasmtime: {err}"))
+        }
+    }
+}
+
+fn engine_config() -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    config
+}
+
+/// One thread advances every engine's epoch; guests check it at loop heads
+/// and function entries, which is what lets a deadline stop a spinning guest.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!(error = %err, "cannot start the epoch ticker: deadlines will not interrupt guests");
+    }
+}
+
+/// Refuses a component that imports anything but WASI and this host's
+/// interfaces at a supported version, naming the first offending import.
+fn check_imports(engine: &Engine, component: &Component) -> anyhow::Result<()> {
+    for (name, _) in component.component_type().imports(engine) {
+        if name.starts_with("wasi:") {
+            continue;
+        }
+        let Some(rest) = name.strip_prefix("switchyard:plugin/") else {
+            bail!(
+                "imports `{name}`, which this host does not provide \
+                 (plugins may import switchyard:plugin interfaces and WASI 0.2)"
+            );
+        };
+        let (interface, version) = rest.split_once('@').unwrap_or((rest, "none"));
+        if !SUPPORTED_WIT_VERSIONS.contains(&version) {
+            bail!(
+                "imports `{name}`: built against switchyard:plugin@{version}, \
+                 but this host supports {}",
+                SUPPORTED_WIT_VERSIONS.join(", ")
+            );
+        }
+        if !HOST_INTERFACES.contains(&interface) && interface != "types" {
+            bail!("imports `{name}`, an interface switchyard:plugin@{version} does not have");
+        }
+    }
+    Ok(())
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| "plugin".to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
+fn new_call_id() -> String {
+    format!("call_{:016x}", rand::random::<u64>())
+}

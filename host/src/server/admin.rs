@@ -1,0 +1,173 @@
+//! The admin API under `/admin/api`, behind a bearer token: plugins and
+//! their problems, the delivery inbox, and plugin actions.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::body::read_limited;
+use super::{ApiError, App};
+use crate::runtime::bindings::types::PluginError;
+use crate::store::{DeliveryFilter, DeliveryStatus};
+
+/// Routes of the admin API, all behind the token check.
+pub fn router(app: App) -> Router<App> {
+    Router::new()
+        .route("/plugins", get(plugins))
+        .route("/deliveries", get(deliveries))
+        .route("/actions/{plugin}/{tenant}/{action}", post(action))
+        .route_layer(middleware::from_fn_with_state(app, authorize))
+}
+
+async fn authorize(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(token) = &app.admin_token else {
+        let message = "the admin API is off: set admin_token in plugins.toml";
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            message,
+        ));
+    };
+    let given = bearer(request.headers()).unwrap_or_default();
+    // Comparing digests in constant time says nothing, through timing,
+    // about how much of the token matched or how long it is.
+    let matches = Sha256::digest(given).ct_eq(&Sha256::digest(token.expose()));
+    if !bool::from(matches) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "bad or missing token",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    value.strip_prefix(b"Bearer ").map(<[u8]>::to_vec)
+}
+
+async fn plugins(State(app): State<App>) -> Json<Value> {
+    let registry = app.runtime.services().registry.load();
+    let plugins: Vec<Value> = registry
+        .plugins()
+        .map(|plugin| {
+            let name = &plugin.manifest.name;
+            let tenants: Vec<&str> = registry
+                .bindings()
+                .filter(|b| &b.plugin == name)
+                .map(|b| b.tenant.as_str())
+                .collect();
+            json!({
+                "manifest": plugin.manifest,
+                "file": plugin.file,
+                "sha256": plugin.digest,
+                "load_ms": plugin.load_time.as_millis() as u64,
+                "tenants": tenants,
+            })
+        })
+        .collect();
+    Json(json!({ "plugins": plugins, "problems": registry.problems() }))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeliveryQuery {
+    status: Option<String>,
+    plugin: Option<String>,
+    tenant: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn deliveries(
+    State(app): State<App>,
+    Query(query): Query<DeliveryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
+            ApiError::bad_request("invalid_status", format!("unknown status {text:?}"))
+        })?),
+    };
+    let filter = DeliveryFilter {
+        status,
+        plugin: query.plugin,
+        tenant: query.tenant,
+        limit: query.limit.unwrap_or(100),
+    };
+    let store = &app.runtime.services().store;
+    let list = store
+        .list_deliveries(&filter)
+        .await
+        .map_err(|e| ApiError::store_unavailable(&e))?;
+    Ok(Json(json!({ "deliveries": list })))
+}
+
+async fn action(
+    State(app): State<App>,
+    Path((plugin, tenant, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let registry = app.runtime.services().registry.load();
+    let Some((loaded, binding)) = registry.binding(&plugin, &tenant) else {
+        let message = format!("tenant {tenant} does not run plugin {plugin}");
+        return Err(ApiError::not_found("unknown_plugin", message));
+    };
+    if !loaded.manifest.actions.iter().any(|a| a.name == action) {
+        return Err(ApiError::not_found(
+            "unknown_action",
+            format!("{plugin} has no action {action}"),
+        ));
+    }
+    let body = read_limited(&headers, body, app.max_body_bytes).await?;
+    let input = if body.is_empty() {
+        "{}".to_owned()
+    } else {
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    serde_json::from_str::<Value>(&input).map_err(|err| {
+        ApiError::bad_request("invalid_json", format!("input is not JSON: {err}"))
+    })?;
+
+    let answer = app
+        .runtime
+        .call_action(loaded, binding, action.clone(), input)
+        .await;
+    match answer {
+        Ok(Ok(output)) => {
+            let result: Value = serde_json::from_str(&output).unwrap_or(Value::String(output));
+            Ok(Json(json!({ "result": result })))
+        }
+        Ok(Err(err)) => Err(plugin_error(err)),
+        Err(err) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "plugin_failed",
+            err.to_string(),
+        )),
+    }
+}
+
+fn plugin_error(err: PluginError) -> ApiError {
+    match err {
+        PluginError::InvalidInput(m) => ApiError::bad_request("invalid_input", m),
+        PluginError::Unsupported(m) => ApiError::not_found("unsupported", m),
+        PluginError::Retryable(m) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", m)
+        }
+        PluginError::Permanent(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "action_failed", m)
+        }
+    }
+}

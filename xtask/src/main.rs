@@ -1,0 +1,191 @@
+//! `cargo xtask`: the project's two entry points.
+//!
+//! - `cargo xtask demo` builds the host, the simulators and the plugins,
+//!   then serves the demo tenant against local simulators.
+//! - `cargo xtask test` builds the plugins and runs every test.
+//!
+//! Plain Rust rather than a shell script, so it runs wherever cargo does.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+/// The target plugins are built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Demo secrets: published, so the host warns that it runs with them.
+const DEMO_SECRETS: [(&str, &str); 5] = [
+    ("STRIPE_WEBHOOK_SECRET", "whsec_switchyard_demo"),
+    ("STRIPE_SECRET_KEY", "sk_test_switchyard_demo"),
+    ("MEDUSA_API_KEY", "sk_switchyard_demo_medusa"),
+    ("SWITCHYARD_DEMO_EVENTS_SECRET", "switchyard_demo_events"),
+    ("SWITCHYARD_ADMIN_TOKEN", "switchyard_demo_admin"),
+];
+
+/// Plugin workspaces and the components each produces.
+const PLUGIN_WORKSPACES: [(&str, &[&str]); 2] = [
+    ("plugins/Cargo.toml", &["stripe_connect"]),
+    ("tests/plugins/Cargo.toml", &["probe"]),
+];
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let outcome = match task.as_str() {
+        "demo" => demo(),
+        "test" => test(),
+        "plugins" => build_plugins(),
+        _ => {
+            eprintln!("usage: cargo xtask <demo|test|plugins>");
+            eprintln!("  demo     build everything and serve the demo tenant with simulators");
+            eprintln!("  test     build the plugins and run the whole test suite");
+            eprintln!("  plugins  build the plugins into target/plugins");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or(manifest_dir.clone(), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Adds the wasm target when rustup lacks it; a toolchain without rustup
+/// must have it already.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
+        Err(_) => {
+            eprintln!("xtask: rustup not found; assuming {WASM_TARGET} is installed");
+            Ok(())
+        }
+    }
+}
+
+/// Builds every plugin workspace and copies the components into
+/// `target/plugins` (product plugins) and `target/test-plugins` (test ones).
+fn build_plugins() -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let root = root();
+    let target_dir = root.join("target");
+    for (manifest, components) in PLUGIN_WORKSPACES {
+        run(cargo()
+            .args([
+                "build",
+                "--release",
+                "--target",
+                WASM_TARGET,
+                "--manifest-path",
+                manifest,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir))?;
+        let out_dir = if manifest.starts_with("tests/") {
+            "test-plugins"
+        } else {
+            "plugins"
+        };
+        let out_dir = target_dir.join(out_dir);
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("cannot create {}", out_dir.display()))?;
+        for component in components {
+            let built = target_dir
+                .join(WASM_TARGET)
+                .join("release")
+                .join(format!("{component}.wasm"));
+            let installed = out_dir.join(format!("{}.wasm", component.replace('_', "-")));
+            std::fs::copy(&built, &installed).with_context(|| {
+                format!("cannot copy {} to {}", built.display(), installed.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn test() -> anyhow::Result<()> {
+    build_plugins()?;
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    run(cargo().args(["test", "--workspace"]))?;
+    run(cargo()
+        .args(["test", "--manifest-path", "plugins/Cargo.toml", "--target"])
+        .arg(host_triple()?))
+}
+
+fn host_triple() -> anyhow::Result<String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("cannot run rustc -vV")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let host = text.lines().find_map(|l| l.strip_prefix("host: "));
+    host.map(str::to_owned)
+        .context("rustc -vV printed no host triple")
+}
+
+fn demo() -> anyhow::Result<()> {
+    build_plugins()?;
+    run(cargo().args(["build", "--bin", "switchyard", "--bin", "switchyard-sim"]))?;
+    let bin = root().join("target").join("debug");
+
+    // Demo values only where the caller set nothing, so real ones win.
+    let demo_env: Vec<(&str, &str)> = DEMO_SECRETS
+        .into_iter()
+        .filter(|(var, _)| std::env::var_os(var).is_none())
+        .collect();
+    for (var, value) in &demo_env {
+        eprintln!("xtask: {var}={value} (demo value)");
+    }
+
+    let mut simulators = Command::new(bin.join("switchyard-sim"))
+        .current_dir(root())
+        .envs(demo_env.iter().copied())
+        .spawn()
+        .context("cannot start the simulators")?;
+    let served = run(Command::new(bin.join("switchyard"))
+        .current_dir(root())
+        .envs(demo_env.iter().copied())
+        .args(["serve", "--config", "plugins.toml"]));
+    stop(&mut simulators);
+    served
+}
+
+fn stop(child: &mut Child) {
+    // The simulators hold no state worth a graceful stop.
+    let _ = child.kill();
+    let _ = child.wait();
+}
