@@ -1,0 +1,3 @@
+//! `switchyard-sim`: the simulators as a program (to come).
+
+fn main() {}
