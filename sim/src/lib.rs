@@ -5,7 +5,10 @@
 //! read and seed the simulated state, and lists every request it received:
 //!
 //! - [`medusa::Medusa`]: the Medusa v2 admin API plus the marketplace routes
-//!   (tenants, vendors, vendor balances, payouts) of `UPSTREAMS.md` §5.6.
+//!   (tenants, vendors, vendor balances, payouts) of `UPSTREAMS.md` §5.6;
+//! - [`stripe::Stripe`]: the Stripe Connect subset the `stripe-connect`
+//!   plugin uses (accounts, account links, transfers, payouts, balances,
+//!   OAuth), plus helpers that sign and send webhook events.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -28,6 +31,7 @@ mod ids;
 pub mod medusa;
 mod recorder;
 mod server;
+pub mod stripe;
 
 pub use recorder::RecordedRequest;
 
