@@ -125,7 +125,7 @@ mod wasm {
     }
 
     pub(crate) fn kv_list(prefix: &str, cursor: Option<&str>, limit: u32) -> HostResult<Page> {
-        let page = wit::kv::list(prefix, cursor, limit).map_err(kv_error)?;
+        let page = wit::kv::list_keys(prefix, cursor, limit).map_err(kv_error)?;
         Ok(Page {
             keys: page.keys,
             cursor: page.cursor,
