@@ -17,6 +17,18 @@ pub(crate) enum HostError {
     NotFound(String),
 }
 
+/// An unreachable store is worth retrying; a refused key or value, or a
+/// secret that is not configured, needs a fix or an operator instead.
+impl From<HostError> for crate::PluginError {
+    fn from(error: HostError) -> Self {
+        match error {
+            HostError::Unavailable(m) => Self::retryable(format!("store unavailable: {m}")),
+            HostError::Invalid(m) => Self::permanent(format!("refused by the host: {m}")),
+            HostError::NotFound(m) => Self::permanent(format!("no secret named {m}")),
+        }
+    }
+}
+
 /// One metric observation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum MetricKind {

@@ -293,12 +293,7 @@ impl Request {
     /// Sends once and turns transport failures and non-2xx answers into a
     /// [`PluginError`] that names the request.
     pub fn send_ok(&self) -> Result<Response, PluginError> {
-        let response = self
-            .send()
-            .map_err(|e| PluginError::from(e).context(self.describe()))?;
-        response
-            .error_for_status()
-            .map_err(|e| e.context(self.describe()))
+        self.attempt().and_then(|response| self.success(response))
     }
 
     /// Like [`Request::send_ok`], retrying retryable failures as `policy`
@@ -306,10 +301,8 @@ impl Request {
     /// `DELETE`, or any request with an `Idempotency-Key`); others are sent
     /// once.
     pub fn send_with_retry(&self, policy: &Retry) -> Result<Response, PluginError> {
-        let response = self.send_retrying(policy)?;
-        response
-            .error_for_status()
-            .map_err(|e| e.context(self.describe()))
+        self.send_retrying(policy)
+            .and_then(|response| self.success(response))
     }
 
     /// Like [`Request::send_with_retry`], but hands back any answer not
@@ -349,6 +342,14 @@ impl Request {
             return Err(status_error(response.status, &response.body).context(self.describe()));
         }
         Ok(response)
+    }
+
+    /// Keeps a 2xx answer to this request; any other becomes an error that
+    /// names the request, for answers read after [`Request::send_retrying`].
+    pub fn success(&self, response: Response) -> Result<Response, PluginError> {
+        response
+            .error_for_status()
+            .map_err(|e| e.context(self.describe()))
     }
 
     fn is_idempotent(&self) -> bool {

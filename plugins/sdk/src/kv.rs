@@ -3,7 +3,7 @@
 //!
 //! An unreachable store is a retryable failure; a key or value the store
 //! refuses (too long, too large) is permanent, since retrying would send the
-//! same key again.
+//! same key again (see `From<HostError> for PluginError`).
 
 use std::collections::VecDeque;
 
@@ -15,16 +15,6 @@ use crate::host::{self, HostError};
 
 /// Keys asked for per page by [`list`]; the host may cap it lower.
 const PAGE_SIZE: u32 = 100;
-
-impl From<HostError> for PluginError {
-    fn from(error: HostError) -> Self {
-        match error {
-            HostError::Unavailable(m) => Self::retryable(format!("store unavailable: {m}")),
-            HostError::Invalid(m) => Self::permanent(format!("refused by the store: {m}")),
-            HostError::NotFound(m) => Self::permanent(format!("no secret named {m}")),
-        }
-    }
-}
 
 fn failed(operation: &str, key: &str) -> impl FnOnce(HostError) -> PluginError {
     let context = format!("kv {operation} {key}");

@@ -82,9 +82,7 @@ impl Medusa {
         if response.status == 404 {
             return Ok(None);
         }
-        let response = response
-            .error_for_status()
-            .map_err(|e| e.context(request.describe()))?;
+        let response = request.success(response)?;
         Ok(Some(checked(response.json::<VendorBody>()?.vendor)?))
     }
 
