@@ -1,1 +1,308 @@
-//! End-to-end tests live under `tests/`.
+//! The harness of the end-to-end tests: starts the real `switchyard`
+//! binary on a config written for the test, with the real plugin
+//! components, and keeps every log line it prints for assertions.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test harness: a failed step should fail the test"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The shared fixtures folder, beside the checkout.
+pub fn fixtures() -> PathBuf {
+    workspace().join("../shared/fixtures")
+}
+
+/// The `switchyard` binary that cargo built next to this test.
+pub fn host_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWITCHYARD_BIN") {
+        return path.into();
+    }
+    // Test executables live in target/<profile>/deps.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join("switchyard");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
+/// A plugin component built by `cargo xtask plugins`: `stripe-connect`
+/// from `target/plugins`, test plugins from `target/test-plugins`.
+pub fn plugin(name: &str) -> PathBuf {
+    for dir in ["plugins", "test-plugins"] {
+        let path = workspace()
+            .join("target")
+            .join(dir)
+            .join(format!("{name}.wasm"));
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("plugin {name}.wasm is not built: run `cargo xtask test`");
+}
+
+/// A free port on 127.0.0.1 (free when asked; the host binds it next).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A host being configured: its folder, config text, plugins and env.
+pub struct HostBuilder {
+    dir: TempDir,
+    config: String,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+}
+
+impl HostBuilder {
+    /// A host whose `plugins.toml` continues with `config` (tenants and
+    /// such); `plugins_dir` and `listen` are set by the builder.
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plugins")).unwrap();
+        Self {
+            dir,
+            config: config.to_owned(),
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Copies the named plugin component into the plugins folder.
+    pub fn plugin(self, name: &str) -> Self {
+        let target = self.dir.path().join("plugins").join(format!("{name}.wasm"));
+        std::fs::copy(plugin(name), target).unwrap();
+        self
+    }
+
+    /// Sets an environment variable for the host.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds command-line arguments to `serve`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Writes the config and returns its path.
+    pub fn write_config(&self, listen: &str) -> PathBuf {
+        let path = self.dir.path().join("plugins.toml");
+        let text = format!(
+            "plugins_dir = \"plugins\"\nlisten = \"{listen}\"\n{}",
+            self.config
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `switchyard <args> --config <file>` to completion.
+    pub fn run_command(&self, args: &[&str]) -> std::process::Output {
+        let config = self.write_config("127.0.0.1:0");
+        let mut command = Command::new(host_binary());
+        command.args(args).arg("--config").arg(config).env_clear();
+        command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `switchyard serve` and waits until `/health` answers.
+    pub async fn start(self) -> Host {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let config = self.write_config(&listen);
+        let mut command = Command::new(host_binary());
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(&self.args);
+        command
+            .env_clear()
+            .env("LOG_LEVEL", "debug")
+            .env("LOG_FORMAT", "json");
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().unwrap(), logs.clone());
+        collect(child.stderr.take().unwrap(), logs.clone());
+
+        let host = Host {
+            url: format!("http://{listen}"),
+            child,
+            logs,
+            dir: self.dir,
+        };
+        host.wait_ready().await;
+        host
+    }
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static, logs: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            logs.lock().unwrap().push(line);
+        }
+    });
+}
+
+/// A running host, killed when dropped.
+pub struct Host {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    dir: TempDir,
+}
+
+impl Host {
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let health = client.get(format!("{}/health", self.url)).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "host did not become ready; log:\n{}",
+            self.logs().join("\n")
+        );
+    }
+
+    /// Every line the host printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The host's folder (config, database, plugins).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// POSTs `body` to `path` with `headers`.
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// GETs `path` with the admin token and parses the JSON answer.
+    pub async fn admin_get(&self, path: &str, token: &str) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// POSTs JSON `input` to an admin action and returns status and JSON.
+    pub async fn action(
+        &self,
+        token: &str,
+        path: &str,
+        input: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/admin/api/actions/{path}", self.url))
+            .bearer_auth(token)
+            .json(&input)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Waits until `done` holds for the admin delivery list of `status`.
+    pub async fn wait_for_deliveries(
+        &self,
+        token: &str,
+        status: &str,
+        count: usize,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let list = self
+                .admin_get(&format!("/admin/api/deliveries?status={status}"), token)
+                .await;
+            let found = list["deliveries"].as_array().map_or(0, Vec::len);
+            if found >= count {
+                return list;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {count} {status} deliveries: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // The host keeps nothing worth a graceful stop in a test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Polls `check` until it returns true or 30 s pass.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -160,7 +160,9 @@ fn host_triple() -> anyhow::Result<String> {
 fn demo() -> anyhow::Result<()> {
     build_plugins()?;
     run(cargo().args(["build", "--bin", "switchyard", "--bin", "switchyard-sim"]))?;
-    let bin = root().join("target").join("debug");
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(root().join("target"), PathBuf::from);
+    let bin = target_dir.join("debug");
 
     // Demo values only where the caller set nothing, so real ones win.
     let demo_env: Vec<(&str, &str)> = DEMO_SECRETS

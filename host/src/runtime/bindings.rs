@@ -10,5 +10,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::switchyard::plugin::plugin as guest;
-pub use switchyard::plugin::{clock, config, events, http, kv, log, metrics, secrets, types};
+pub use self::exports::switchyard::plugin::plugin as guest;
+pub use self::switchyard::plugin::{clock, config, events, http, kv, log, metrics, secrets, types};

@@ -9,7 +9,7 @@ wit_bindgen::generate!({
 });
 
 use exports::switchyard::plugin::plugin::{
-    CallContext, Delivery, Event, Guest, JobReport, Manifest, ActionSpec, ConfigKey, Verified,
+    CallContext, Delivery, Event, Guest, JobReport, PluginManifest as Manifest, ActionSpec, ConfigKey, Verified,
     WebhookRequest,
 };
 use serde_json::{Value, json};

@@ -1,0 +1,357 @@
+//! End to end: the host's own behaviour (routing, limits, dedupe, events,
+//! the outbound guard, secrets, `check`), driven through the `probe` test
+//! plugin and the real binary.
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use switchyard_tests::{Host, HostBuilder, now_secs};
+
+const ADMIN: &str = "admin-token-host";
+const PROBE_TOKEN: &str = "tok_very_secret_probe_value";
+const EVENTS_SECRET: &str = "events-secret-for-tests";
+
+fn probe_config(max_body: usize) -> String {
+    format!(
+        r#"
+admin_token = {{ env = "ADMIN_TOKEN" }}
+max_body_bytes = {max_body}
+[tenants.acme]
+events_secret = {{ env = "EVENTS_SECRET" }}
+[tenants.acme.plugins.probe]
+allow_hosts = ["127.0.0.1:9", "allowed.invalid"]
+secrets.api_token = {{ env = "PROBE_TOKEN", hosts = ["127.0.0.1:9"] }}
+[tenants.other.plugins.probe]
+"#
+    )
+}
+
+async fn probe_host() -> Host {
+    HostBuilder::new(&probe_config(4096))
+        .plugin("probe")
+        .env("ADMIN_TOKEN", ADMIN)
+        .env("PROBE_TOKEN", PROBE_TOKEN)
+        .env("EVENTS_SECRET", EVENTS_SECRET)
+        .start()
+        .await
+}
+
+async fn status_and_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn unknown_plugins_and_tenants_get_404_json() {
+    let host = probe_host().await;
+    let (status, body) =
+        status_and_json(host.post("/webhooks/nope/acme", &[], b"{}".to_vec()).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_plugin"))
+    );
+    let (status, body) = status_and_json(
+        host.post("/webhooks/probe/ghost", &[], b"{}".to_vec())
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_tenant"))
+    );
+    let (status, body) =
+        status_and_json(host.post("/events/ghost", &[], b"{}".to_vec()).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_tenant"))
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_and_are_not_stored() {
+    let host = probe_host().await;
+    let big = vec![b'x'; 4097];
+    let response = host
+        .post("/webhooks/probe/acme", &[("x-probe-id", "big")], big)
+        .await;
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("body_too_large"))
+    );
+
+    let fits = vec![b'x'; 4096];
+    let response = host
+        .post("/webhooks/probe/acme", &[("x-probe-id", "fits")], fits)
+        .await;
+    assert_eq!(response.status(), 200);
+    let list = host.admin_get("/admin/api/deliveries", ADMIN).await;
+    let ids: Vec<&str> = list["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["event_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["fits"]);
+}
+
+#[tokio::test]
+async fn a_repeated_event_id_is_acknowledged_and_processed_once() {
+    let host = probe_host().await;
+    for _ in 0..3 {
+        let response = host
+            .post(
+                "/webhooks/probe/acme",
+                &[("x-probe-id", "evt-1")],
+                b"{}".to_vec(),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    host.wait_for_deliveries(ADMIN, "done", 1).await;
+    let (_, answer) = host
+        .action(
+            ADMIN,
+            "probe/acme/kv-get",
+            json!({ "key": "handled/evt-1" }),
+        )
+        .await;
+    assert_eq!(answer["result"]["value"], "1", "{answer}");
+
+    // The same id for another tenant is another event.
+    let response = host
+        .post(
+            "/webhooks/probe/other",
+            &[("x-probe-id", "evt-1")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(status_and_json(response).await.1["status"], "accepted");
+}
+
+#[tokio::test]
+async fn a_rejected_webhook_gets_400_json_and_is_not_stored() {
+    let host = probe_host().await;
+    let (status, body) =
+        status_and_json(host.post("/webhooks/probe/acme", &[], b"{}".to_vec()).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("signature_rejected"))
+    );
+    let list = host.admin_get("/admin/api/deliveries", ADMIN).await;
+    assert_eq!(list["deliveries"], json!([]));
+}
+
+#[tokio::test]
+async fn a_host_outside_the_allowlist_is_denied_and_secrets_never_leak() {
+    let host = probe_host().await;
+    let fetch = |url: &str, bearer: Option<&str>| json!({ "url": url, "bearer": bearer });
+
+    let (status, answer) = host
+        .action(
+            ADMIN,
+            "probe/acme/fetch",
+            fetch("http://example.com/", None),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["result"]["error"], "denied", "{answer}");
+    assert!(
+        answer["result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("example.com")
+    );
+
+    // Allowed host, but the secret is bound to another one.
+    let to_other = fetch("http://allowed.invalid/", Some("api_token"));
+    let (_, answer) = host.action(ADMIN, "probe/acme/fetch", to_other).await;
+    assert_eq!(answer["result"]["error"], "denied", "{answer}");
+
+    // Nothing leaks through config, HMAC results or error texts either.
+    let (_, config) = host.action(ADMIN, "probe/acme/config", json!({})).await;
+    let (_, mac) = host
+        .action(
+            ADMIN,
+            "probe/acme/hmac",
+            json!({ "secret": "api_token", "message": "m" }),
+        )
+        .await;
+    let mut expected = <Hmac<Sha256> as Mac>::new_from_slice(PROBE_TOKEN.as_bytes()).unwrap();
+    expected.update(b"m");
+    assert_eq!(
+        mac["result"]["mac"],
+        hex::encode(expected.finalize().into_bytes())
+    );
+    let to_bound = fetch("http://127.0.0.1:9/", Some("api_token"));
+    let (_, refused) = host.action(ADMIN, "probe/acme/fetch", to_bound).await;
+    assert_eq!(refused["result"]["error"], "connect", "{refused}");
+
+    for answer in [&config, &refused] {
+        assert!(
+            !answer.to_string().contains(PROBE_TOKEN),
+            "leaked in {answer}"
+        );
+    }
+    let logs = host.logs();
+    assert!(
+        logs.iter().any(|l| l.contains("outbound request")),
+        "no outbound log lines captured"
+    );
+    let leaked: Vec<&String> = logs.iter().filter(|l| l.contains(PROBE_TOKEN)).collect();
+    assert!(leaked.is_empty(), "secret in log lines: {leaked:?}");
+}
+
+#[tokio::test]
+async fn tenants_cannot_see_each_others_kv() {
+    let host = probe_host().await;
+    let (_, set) = host
+        .action(
+            ADMIN,
+            "probe/acme/kv-set",
+            json!({ "key": "k", "value": "acme-only" }),
+        )
+        .await;
+    assert_eq!(set["result"]["ok"], true);
+    let (_, other) = host
+        .action(ADMIN, "probe/other/kv-get", json!({ "key": "k" }))
+        .await;
+    assert_eq!(other["result"]["value"], Value::Null);
+    let (_, own) = host
+        .action(ADMIN, "probe/acme/kv-get", json!({ "key": "k" }))
+        .await;
+    assert_eq!(own["result"]["value"], "acme-only");
+}
+
+fn sign_event(secret: &str, t: u64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&switchyard_signature::signed_payload(t, body));
+    switchyard_signature::format_header(t, &[&mac.finalize().into_bytes()])
+}
+
+#[tokio::test]
+async fn medusa_events_are_verified_stored_and_fanned_out() {
+    let host = probe_host().await;
+    let body = br#"{"id":"mevt_1","name":"probe.ping","data":{"id":"prod_1"}}"#.to_vec();
+    let header = sign_event(EVENTS_SECRET, now_secs(), &body);
+    let headers = [("switchyard-signature", header.as_str())];
+
+    let (status, answer) =
+        status_and_json(host.post("/events/acme", &headers, body.clone()).await).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["deliveries"][0]["plugin"], "probe");
+    host.wait_for_deliveries(ADMIN, "done", 1).await;
+    let (_, stored) = host
+        .action(ADMIN, "probe/acme/kv-get", json!({ "key": "event/mevt_1" }))
+        .await;
+    assert_eq!(stored["result"]["value"], r#"{"id":"prod_1"}"#);
+
+    let (_, again) = status_and_json(host.post("/events/acme", &headers, body.clone()).await).await;
+    assert_eq!(again["deliveries"][0]["duplicate"], true);
+
+    let forged = sign_event("not-the-secret", now_secs(), &body);
+    let headers = [("switchyard-signature", forged.as_str())];
+    let (status, _) = status_and_json(host.post("/events/acme", &headers, body).await).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn plugins_emit_events_to_other_subscribers_only() {
+    let host = probe_host().await;
+    let emit = json!({ "name": "probe.ping", "data": { "from": "probe" } });
+    let (_, answer) = host.action(ADMIN, "probe/acme/emit", emit).await;
+    assert_eq!(answer["result"]["ok"], true, "{answer}");
+    // The emitter is the only subscriber, and it does not receive its own
+    // event, so nothing is stored.
+    let list = host.admin_get("/admin/api/deliveries", ADMIN).await;
+    assert_eq!(list["deliveries"], json!([]));
+
+    let bad = json!({ "name": "Not A Name", "data": {} });
+    let (_, answer) = host.action(ADMIN, "probe/acme/emit", bad).await;
+    assert!(
+        answer["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_wants_its_token() {
+    let host = probe_host().await;
+    let answer = host.admin_get("/admin/api/plugins", "wrong").await;
+    assert_eq!(answer["error"], "unauthorized");
+    let answer = host.admin_get("/admin/api/plugins", ADMIN).await;
+    assert_eq!(answer["plugins"][0]["manifest"]["name"], "probe");
+}
+
+const STRIPE_TENANT: &str = r#"
+[tenants.acme.plugins.stripe-connect]
+config = { medusa_url = "http://127.0.0.1:9" }
+[tenants.acme.plugins.stripe-connect.secrets]
+stripe_webhook_secret = { env = "ACME_STRIPE_WHSEC" }
+stripe_secret_key = { env = "ACME_STRIPE_KEY" }
+medusa_api_key = { env = "ACME_MEDUSA_KEY" }
+"#;
+
+#[test]
+fn check_names_the_tenant_plugin_and_key_of_a_missing_secret() {
+    let builder = HostBuilder::new(STRIPE_TENANT)
+        .plugin("stripe-connect")
+        .env("ACME_STRIPE_KEY", "sk_test_x")
+        .env("ACME_MEDUSA_KEY", "sk_medusa_x");
+    let output = builder.run_command(&["check"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "check passed:\n{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("stripe_webhook_secret"))
+        .unwrap_or_default();
+    for part in ["tenant acme", "plugin stripe-connect", "ACME_STRIPE_WHSEC"] {
+        assert!(line.contains(part), "{part:?} not in {line:?}\n{text}");
+    }
+
+    let complete = builder.env("ACME_STRIPE_WHSEC", "whsec_x");
+    let output = complete.run_command(&["check"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_bad_plugin_file_is_named_and_the_others_still_serve() {
+    let builder = HostBuilder::new(&probe_config(4096)).plugin("probe");
+    let bad = builder
+        .write_config("127.0.0.1:0")
+        .parent()
+        .unwrap()
+        .join("plugins/broken.wasm");
+    std::fs::write(&bad, b"\0asm but not really").unwrap();
+
+    let output = builder.run_command(&["check"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        text.lines()
+            .any(|l| l.contains("broken.wasm") && l.starts_with("error")),
+        "{text}"
+    );
+
+    let host = builder.env("ADMIN_TOKEN", ADMIN).start().await;
+    let response = host
+        .post(
+            "/webhooks/probe/acme",
+            &[("x-probe-id", "still-works")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let listed = host.admin_get("/admin/api/plugins", ADMIN).await;
+    assert!(
+        listed["problems"].to_string().contains("broken.wasm"),
+        "{listed}"
+    );
+}
