@@ -34,6 +34,10 @@ struct IssuedKey {
     payout_id: String,
 }
 
+/// The largest payout accepted, in minor units: far above any real payout
+/// and far enough below `i64::MAX` that balance sums cannot overflow.
+const MAX_PAYOUT_AMOUNT: i64 = 1_000_000_000_000;
+
 /// Reads a JSON body into a request type, answering 400 `invalid_data`
 /// on a wrong type, a missing field or an unknown field.
 pub(crate) fn parse_body<T: DeserializeOwned>(body: Value) -> Result<T, MedusaError> {
@@ -125,10 +129,9 @@ impl Store {
     }
 
     fn new_payout(&mut self, input: PayoutCreate) -> Result<Payout, MedusaError> {
-        if input.amount <= 0 {
-            return Err(MedusaError::invalid_data(
-                "Invalid request: amount must be positive",
-            ));
+        if !(1..=MAX_PAYOUT_AMOUNT).contains(&input.amount) {
+            let message = format!("Invalid request: amount must be 1 to {MAX_PAYOUT_AMOUNT}");
+            return Err(MedusaError::invalid_data(message));
         }
         let currency = currency_code(&input.currency)?;
         self.vendor(&input.vendor_id)?;
@@ -200,7 +203,7 @@ impl Store {
         let pending = self.payout_total(vendor_id, &currency, &[PayoutStatus::Pending]);
         let paid = [PayoutStatus::Transferred, PayoutStatus::Paid];
         let paid_out = self.payout_total(vendor_id, &currency, &paid);
-        let available = earned - pending - paid_out;
+        let available = earned.saturating_sub(pending).saturating_sub(paid_out);
         Ok(json!({
             "currency": currency,
             "earned": earned,
@@ -217,7 +220,7 @@ impl Store {
             .filter(|order| order["status"] == "completed" && order["currency_code"] == currency);
         completed
             .map(|order| vendor_share(minor_units(&order["total"], currency), vendor))
-            .sum()
+            .fold(0, i64::saturating_add)
     }
 
     /// The sum of the vendor's payouts in `currency` with one of `statuses`.
@@ -227,7 +230,9 @@ impl Store {
                 && payout.currency == currency
                 && statuses.contains(&payout.status)
         });
-        matching.map(|payout| payout.amount).sum()
+        matching
+            .map(|payout| payout.amount)
+            .fold(0, i64::saturating_add)
     }
 
     /// The vendor's child orders: those whose `metadata.vendor_id` names it.
@@ -315,8 +320,9 @@ impl Store {
 /// The vendor's part of an order total: the total less the commission,
 /// which rounds half up to the minor unit.
 fn vendor_share(total: i64, vendor: &Vendor) -> i64 {
-    let commission = (total * i64::from(vendor.commission_rate_bps) + 5_000) / 10_000;
-    total - commission
+    let scaled = total.saturating_mul(i64::from(vendor.commission_rate_bps));
+    let commission = scaled.saturating_add(5_000) / 10_000;
+    total.saturating_sub(commission)
 }
 
 /// Converts Medusa's decimal major units to integer minor units with the
@@ -541,6 +547,27 @@ mod tests {
         let expected = json!({"currency": "usd", "earned": 9890, "pending": 1000,
             "paid_out": 0, "available": 8890});
         assert_eq!(balance, expected);
+    }
+
+    #[test]
+    fn huge_amounts_neither_overflow_nor_pass() {
+        let mut store = store_with_vendor();
+        let order = json!({"status": "completed", "currency_code": "usd", "total": 1e300,
+            "metadata": {"vendor_id": "v1"}});
+        store.insert_order(order.clone()).expect("valid order");
+        store
+            .insert_order(
+                json!({"id": "o2", "status": "completed", "currency_code": "usd",
+            "total": 1e300, "metadata": {"vendor_id": "v1"}}),
+            )
+            .expect("valid order");
+        let payout = json!({"vendor_id": "v1", "amount": i64::MAX, "currency": "usd"});
+        assert!(store.create_payout(None, payout.clone()).is_err());
+        store.insert_payout(payout).expect("hooks take any amount");
+        store
+            .insert_payout(json!({"vendor_id": "v1", "amount": i64::MAX}))
+            .expect("again");
+        assert!(store.balance("v1", "usd").is_ok());
     }
 
     #[test]

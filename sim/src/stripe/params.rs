@@ -10,6 +10,9 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use crate::form;
 
+/// Stripe's largest amount in minor units (eight digits, $999,999.99); it
+/// also keeps balance arithmetic far from overflow.
+const MAX_AMOUNT: i64 = 99_999_999;
 /// Stripe's bounds on metadata: 50 keys, 40-character keys, 500-character values.
 const METADATA_KEYS: usize = 50;
 const METADATA_KEY_CHARS: usize = 40;
@@ -83,7 +86,11 @@ impl Params {
             return Ok(None);
         };
         match text.parse::<i64>() {
-            Ok(amount) if amount > 0 => Ok(Some(amount)),
+            Ok(amount @ 1..=MAX_AMOUNT) => Ok(Some(amount)),
+            Ok(amount) if amount > MAX_AMOUNT => {
+                let message = format!("Amount must be no more than {MAX_AMOUNT}");
+                Err(ApiError::invalid(key, Some("amount_too_large"), message))
+            }
             Ok(_) => Err(ApiError::invalid(
                 key,
                 None,
@@ -268,6 +275,17 @@ mod tests {
                 .boolean("requested"),
             Ok(Some(true))
         );
+    }
+
+    #[test]
+    fn refuses_amounts_beyond_eight_digits() {
+        let params = params("small=99999999&big=100000000&huge=99999999999999999999");
+        assert_eq!(params.amount("small"), Ok(Some(99_999_999)));
+        assert_eq!(
+            params.amount("big").expect_err("too big").code(),
+            Some("amount_too_large")
+        );
+        assert!(params.amount("huge").is_err());
     }
 
     #[test]

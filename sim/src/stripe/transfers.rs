@@ -172,7 +172,7 @@ impl Ledger {
 /// What a reversal takes back: all that remains, or the `requested` part
 /// of it.
 fn reversal_amount(transfer: &Value, requested: Option<i64>) -> Result<i64, ApiError> {
-    let remaining = int(transfer, "amount") - int(transfer, "amount_reversed");
+    let remaining = int(transfer, "amount").saturating_sub(int(transfer, "amount_reversed"));
     let amount = requested.unwrap_or(remaining);
     if remaining > 0 && amount <= remaining {
         return Ok(amount);
@@ -188,7 +188,7 @@ fn reversal_amount(transfer: &Value, requested: Option<i64>) -> Result<i64, ApiE
 
 /// Adds a reversal to its transfer: newest first in `reversals.data`.
 fn record_reversal(transfer: &mut Value, reversal: &Value, amount: i64) {
-    let reversed = int(transfer, "amount_reversed") + amount;
+    let reversed = int(transfer, "amount_reversed").saturating_add(amount);
     let mut data = transfer["reversals"]["data"]
         .as_array()
         .cloned()
