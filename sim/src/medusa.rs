@@ -89,13 +89,6 @@ pub struct Medusa {
     recorder: Recorder,
 }
 
-impl std::fmt::Debug for routes::Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The key stays out of debug output.
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
-
 impl Medusa {
     /// Binds `127.0.0.1:{config.port}` and serves in a tokio task. Must be
     /// called inside a tokio runtime.

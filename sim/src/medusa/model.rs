@@ -24,6 +24,18 @@ pub(crate) enum OnboardingStatus {
     Complete,
 }
 
+impl OnboardingStatus {
+    /// The status as Medusa's JSON spells it.
+    #[cfg(test)]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Incomplete => "incomplete",
+            Self::Complete => "complete",
+        }
+    }
+}
+
 /// A vendor of the marketplace extension (`UPSTREAMS.md` §5.6).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

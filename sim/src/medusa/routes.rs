@@ -34,6 +34,13 @@ pub(crate) struct Shared {
     pub api_key: String,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of debug output.
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
 type AppState = Arc<Shared>;
 type Answer = Result<Json<Value>, MedusaError>;
 

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::error::MedusaError;
 use super::model::{
-    OnboardingStatus, Payout, PayoutCreate, PayoutStatus, PayoutUpdate, ProductUpdate, Tenant,
-    Vendor, VendorUpdate, merge_metadata,
+    Payout, PayoutCreate, PayoutStatus, PayoutUpdate, ProductUpdate, Tenant, Vendor, VendorUpdate,
+    merge_metadata,
 };
 use crate::clock::Stamps;
 use crate::ids;
@@ -424,18 +424,6 @@ fn upsert<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> &str) {
     match list.iter().position(|existing| id(existing) == id(&item)) {
         Some(index) => list[index] = item,
         None => list.push(item),
-    }
-}
-
-impl OnboardingStatus {
-    /// The status as Medusa's JSON spells it.
-    #[cfg(test)]
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Incomplete => "incomplete",
-            Self::Complete => "complete",
-        }
     }
 }
 
