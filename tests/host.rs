@@ -2,6 +2,8 @@
 //! the outbound guard, secrets, `check`), driven through the `probe` test
 //! plugin and the real binary.
 
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on any broken step")]
+
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;

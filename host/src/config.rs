@@ -71,6 +71,10 @@ pub struct Tenant {
 pub struct TenantPlugin {
     /// Hosts the plugin may call for this tenant.
     pub allow_hosts: Vec<HostPattern>,
+    /// Serve the plugin's route aliases (fixed paths such as
+    /// `/admin/integrations/stripe/webhook`) for this tenant. At most one
+    /// tenant may claim each path.
+    pub route_aliases: bool,
     /// Plain settings; strings as written, other values as JSON text.
     pub config: BTreeMap<String, String>,
     /// Secrets by the name the plugin uses.
@@ -115,6 +119,8 @@ struct RawTenantPlugin {
     enabled: bool,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    #[serde(default)]
+    route_aliases: bool,
     #[serde(default)]
     config: toml::Table,
     #[serde(default)]
@@ -248,6 +254,7 @@ fn build_tenant_plugin(
     }
     Ok(TenantPlugin {
         allow_hosts,
+        route_aliases: raw.route_aliases,
         config,
         secrets,
     })

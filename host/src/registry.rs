@@ -81,7 +81,19 @@ pub struct Registry {
     bindings: BTreeMap<(String, String), Arc<Binding>>,
     events_secrets: BTreeMap<String, Secret>,
     tenants: BTreeSet<String>,
+    aliases: BTreeMap<String, Alias>,
     problems: Vec<Problem>,
+}
+
+/// A fixed path mapped to one plugin and tenant.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    /// Plugin name.
+    pub plugin: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// The action it calls; none for a webhook route.
+    pub action: Option<String>,
 }
 
 impl Registry {
@@ -225,6 +237,9 @@ impl Registry {
             }
             return;
         }
+        if settings.route_aliases {
+            self.claim_aliases(file, tenant, &loaded);
+        }
         let binding = Binding {
             plugin: plugin.to_owned(),
             tenant: tenant.to_owned(),
@@ -233,6 +248,31 @@ impl Registry {
         };
         self.bindings
             .insert((plugin.to_owned(), tenant.to_owned()), Arc::new(binding));
+    }
+
+    fn claim_aliases(&mut self, file: &str, tenant: &str, plugin: &Plugin) {
+        let name = &plugin.manifest.name;
+        for route in &plugin.manifest.routes {
+            if let Some(taken) = self.aliases.get(&route.path) {
+                let message = format!(
+                    "route {} is already served for tenant {} ({file}: route_aliases)",
+                    route.path, taken.tenant
+                );
+                self.problem(Severity::Error, Some(name), Some(tenant), None, message);
+                continue;
+            }
+            let alias = Alias {
+                plugin: name.clone(),
+                tenant: tenant.to_owned(),
+                action: route.action.clone(),
+            };
+            self.aliases.insert(route.path.clone(), alias);
+        }
+    }
+
+    /// The alias registered for `path`.
+    pub fn alias(&self, path: &str) -> Option<&Alias> {
+        self.aliases.get(path)
     }
 
     fn problem(

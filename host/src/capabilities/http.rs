@@ -302,7 +302,7 @@ fn fill_template<'a>(
     let mut out = Vec::new();
     let mut rest = template;
     while let Some(open) = rest.find(['{', '}']) {
-        out.extend_from_slice(rest[..open].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..open]);
         let tail = &rest[open..];
         if tail.starts_with("{{") || tail.starts_with("}}") {
             out.push(tail.as_bytes()[0]);

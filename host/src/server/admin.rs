@@ -24,6 +24,7 @@ pub fn router(app: App) -> Router<App> {
         .route("/plugins", get(plugins))
         .route("/deliveries", get(deliveries))
         .route("/actions/{plugin}/{tenant}/{action}", post(action))
+        .route("/jobs/{plugin}/{tenant}/{job}", post(job))
         .route_layer(middleware::from_fn_with_state(app, authorize))
 }
 
@@ -32,6 +33,12 @@ async fn authorize(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    check_token(&app, request.headers())?;
+    Ok(next.run(request).await)
+}
+
+/// Refuses a request without the admin bearer token.
+pub fn check_token(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &app.admin_token else {
         let message = "the admin API is off: set admin_token in plugins.toml";
         return Err(ApiError::new(
@@ -40,7 +47,7 @@ async fn authorize(
             message,
         ));
     };
-    let given = bearer(request.headers()).unwrap_or_default();
+    let given = bearer(headers).unwrap_or_default();
     // Comparing digests in constant time says nothing, through timing,
     // about how much of the token matched or how long it is.
     let matches = Sha256::digest(given).ct_eq(&Sha256::digest(token.expose()));
@@ -51,7 +58,7 @@ async fn authorize(
             "bad or missing token",
         ));
     }
-    Ok(next.run(request).await)
+    Ok(())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<Vec<u8>> {
@@ -120,8 +127,20 @@ async fn action(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    run_action(&app, &plugin, &tenant, &action, &headers, body).await
+}
+
+/// Runs `action` of `plugin` for `tenant` with the JSON body as input.
+pub async fn run_action(
+    app: &App,
+    plugin: &str,
+    tenant: &str,
+    action: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
     let registry = app.runtime.services().registry.load();
-    let Some((loaded, binding)) = registry.binding(&plugin, &tenant) else {
+    let Some((loaded, binding)) = registry.binding(plugin, tenant) else {
         let message = format!("tenant {tenant} does not run plugin {plugin}");
         return Err(ApiError::not_found("unknown_plugin", message));
     };
@@ -131,7 +150,7 @@ async fn action(
             format!("{plugin} has no action {action}"),
         ));
     }
-    let body = read_limited(&headers, body, app.max_body_bytes).await?;
+    let body = read_limited(headers, body, app.max_body_bytes).await?;
     let input = if body.is_empty() {
         "{}".to_owned()
     } else {
@@ -143,12 +162,46 @@ async fn action(
 
     let answer = app
         .runtime
-        .call_action(loaded, binding, action.clone(), input)
+        .call_action(loaded, binding, action.to_owned(), input)
         .await;
     match answer {
         Ok(Ok(output)) => {
             let result: Value = serde_json::from_str(&output).unwrap_or(Value::String(output));
             Ok(Json(json!({ "result": result })))
+        }
+        Ok(Err(err)) => Err(plugin_error(err)),
+        Err(err) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "plugin_failed",
+            err.to_string(),
+        )),
+    }
+}
+
+/// Runs a job now, outside its schedule, and answers with its report.
+async fn job(
+    State(app): State<App>,
+    Path((plugin, tenant, job)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let registry = app.runtime.services().registry.load();
+    let Some((loaded, binding)) = registry.binding(&plugin, &tenant) else {
+        let message = format!("tenant {tenant} does not run plugin {plugin}");
+        return Err(ApiError::not_found("unknown_plugin", message));
+    };
+    if !loaded.manifest.jobs.iter().any(|j| j.name == job) {
+        return Err(ApiError::not_found(
+            "unknown_job",
+            format!("{plugin} has no job {job}"),
+        ));
+    }
+    match app.runtime.run_job(loaded, binding, job).await {
+        Ok(Ok(report)) => {
+            let counts: serde_json::Map<String, Value> = report
+                .counts
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(v)))
+                .collect();
+            Ok(Json(json!({ "counts": counts, "summary": report.summary })))
         }
         Ok(Err(err)) => Err(plugin_error(err)),
         Err(err) => Err(ApiError::new(

@@ -2,6 +2,7 @@
 //! API, on axum.
 
 mod admin;
+mod aliases;
 mod body;
 mod error;
 mod events;
@@ -40,13 +41,9 @@ pub fn router(app: App) -> Router {
         .route("/webhooks/{plugin}/{tenant}", post(webhooks::receive))
         .route("/events/{tenant}", post(events::receive))
         .nest("/admin/api", admin::router(app.clone()))
-        .fallback(not_found)
+        .fallback(aliases::serve)
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such route")
 }
 
 /// Counts and times every request by its route pattern (not its path, which

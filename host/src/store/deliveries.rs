@@ -394,10 +394,8 @@ mod tests {
             store.due_deliveries(2_499, 10).await.expect("due"),
             Vec::<String>::new()
         );
-        assert_eq!(
-            store.due_deliveries(2_500, 10).await.expect("due"),
-            [id.clone()]
-        );
+        let due = store.due_deliveries(2_500, 10).await.expect("due");
+        assert_eq!(due, std::slice::from_ref(id));
         let reclaimed = store.claim_delivery(id, 2_500, 500).await.expect("claim");
         assert_eq!(reclaimed.map(|d| d.attempts), Some(2));
     }
