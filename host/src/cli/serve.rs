@@ -68,12 +68,15 @@ fn report(registry: &Registry) {
             Severity::Warning => tracing::warn!(%problem, "plugin problem"),
         }
     }
-    for (tenant, plugin, secret) in registry.demo_secrets() {
+    let demo: Vec<String> = registry
+        .demo_secrets()
+        .into_iter()
+        .map(|(tenant, plugin, secret)| format!("{tenant}/{plugin}/{secret}"))
+        .collect();
+    if !demo.is_empty() {
         tracing::warn!(
-            tenant,
-            plugin,
-            secret,
-            "running with a published demo secret: fine on a laptop, never in production"
+            secrets = demo.join(", "),
+            "running with published demo secrets: fine on a laptop, never in production"
         );
     }
     let plugins = registry.plugins().count();
