@@ -22,8 +22,10 @@ max_body_bytes = {max_body}
 events_secret = {{ env = "EVENTS_SECRET" }}
 [tenants.acme.plugins.probe]
 allow_hosts = ["127.0.0.1:9", "allowed.invalid"]
+allow_private = ["127.0.0.1/32"]
 secrets.api_token = {{ env = "PROBE_TOKEN", hosts = ["127.0.0.1:9"] }}
 [tenants.other.plugins.probe]
+allow_hosts = ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1", "[::1]"]
 "#
     )
 }
@@ -202,6 +204,33 @@ async fn a_host_outside_the_allowlist_is_denied_and_secrets_never_leak() {
     );
     let leaked: Vec<&String> = logs.iter().filter(|l| l.contains(PROBE_TOKEN)).collect();
     assert!(leaked.is_empty(), "secret in log lines: {leaked:?}");
+}
+
+#[tokio::test]
+async fn internal_addresses_are_denied_even_when_allowlisted() {
+    let host = probe_host().await;
+    // Loopback first: if the guard were broken this fails before anything
+    // is ever sent towards the metadata or private addresses below.
+    let targets = [
+        "http://127.0.0.1:9/",
+        "http://localhost:9/",
+        "http://[::1]:9/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+    ];
+    for url in targets {
+        let (status, answer) = host
+            .action(ADMIN, "probe/other/fetch", json!({ "url": url }))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["result"]["error"], "denied", "{url}: {answer}");
+        assert!(
+            answer["result"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("allow_private")
+        );
+    }
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ async fn setup() -> Setup {
 admin_token = {{ env = "ADMIN_TOKEN" }}
 [tenants.acme.plugins.stripe-connect]
 allow_hosts = ["{m}", "{s}"]
+allow_private = ["127.0.0.0/8"]
 config = {{ medusa_url = "http://{m}", stripe_api_url = "http://{s}", stripe_connect_url = "http://{s}" }}
 [tenants.acme.plugins.stripe-connect.secrets]
 stripe_webhook_secret = {{ env = "WHSEC" }}

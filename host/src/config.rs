@@ -71,6 +71,9 @@ pub struct Tenant {
 pub struct TenantPlugin {
     /// Hosts the plugin may call for this tenant.
     pub allow_hosts: Vec<HostPattern>,
+    /// Internal ranges (loopback, private, link-local…) the plugin may reach
+    /// anyway, such as `127.0.0.0/8` for local simulators.
+    pub allow_private: Vec<ipnet::IpNet>,
     /// Serve the plugin's route aliases (fixed paths such as
     /// `/admin/integrations/stripe/webhook`) for this tenant. At most one
     /// tenant may claim each path.
@@ -119,6 +122,8 @@ struct RawTenantPlugin {
     enabled: bool,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    #[serde(default)]
+    allow_private: Vec<String>,
     #[serde(default)]
     route_aliases: bool,
     #[serde(default)]
@@ -252,8 +257,16 @@ fn build_tenant_plugin(
         let key = format!("{prefix}.secrets.{name}");
         secrets.insert(name, secret_ref(file, &key, secret)?);
     }
+    let mut allow_private = Vec::new();
+    for range in &raw.allow_private {
+        let net = range.parse().with_context(|| {
+            format!("{file}: key `{prefix}.allow_private`: {range:?} is not a CIDR range")
+        })?;
+        allow_private.push(net);
+    }
     Ok(TenantPlugin {
         allow_hosts,
+        allow_private,
         route_aliases: raw.route_aliases,
         config,
         secrets,

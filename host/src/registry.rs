@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::capabilities::addresses::AddressPolicy;
+use crate::capabilities::http::HttpClient;
 use crate::capabilities::secrets::{Secret, SecretSet, read_env};
 use crate::config::{Config, Tenant, TenantPlugin};
 use crate::runtime::{Plugin, Runtime};
@@ -27,6 +29,8 @@ pub struct Binding {
     pub settings: TenantPlugin,
     /// Secret values, loaded from the environment.
     pub secrets: SecretSet,
+    /// The outbound client, bound to this tenant's address policy.
+    pub http: HttpClient,
 }
 
 /// How bad a problem is.
@@ -240,11 +244,21 @@ impl Registry {
         if settings.route_aliases {
             self.claim_aliases(file, tenant, &loaded);
         }
+        let policy = Arc::new(AddressPolicy::allowing(settings.allow_private.clone()));
+        let http = match HttpClient::new(policy) {
+            Ok(http) => http,
+            Err(err) => {
+                let message = format!("cannot build the HTTP client: {err:#}");
+                self.problem(Severity::Error, Some(plugin), Some(tenant), None, message);
+                return;
+            }
+        };
         let binding = Binding {
             plugin: plugin.to_owned(),
             tenant: tenant.to_owned(),
             settings: settings.clone(),
             secrets,
+            http,
         };
         self.bindings
             .insert((plugin.to_owned(), tenant.to_owned()), Arc::new(binding));

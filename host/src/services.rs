@@ -7,7 +7,6 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use crate::capabilities::clock::Clock;
-use crate::capabilities::http::HttpClient;
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -17,8 +16,6 @@ use crate::telemetry::Metrics;
 pub struct HostServices {
     /// The host's clock.
     pub clock: Clock,
-    /// Outbound HTTP.
-    pub http: HttpClient,
     /// The durable store.
     pub store: Store,
     /// Prometheus metrics.
@@ -34,7 +31,6 @@ impl HostServices {
     pub fn new(clock: Clock, store: Store) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             clock,
-            http: HttpClient::new()?,
             store,
             metrics: Metrics::new()?,
             registry: ArcSwap::from_pointee(Registry::default()),

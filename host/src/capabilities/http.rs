@@ -11,6 +11,7 @@ use base64::Engine as _;
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::capabilities::addresses::{AddressPolicy, GuardedResolver, first_refused};
 use crate::capabilities::secrets::{BoundSecret, SecretSet};
 use crate::registry::Binding;
 use crate::runtime::bindings::http::{self, Credential, Error, Method, Request, Response};
@@ -109,19 +110,24 @@ impl fmt::Display for HostPattern {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    policy: Arc<AddressPolicy>,
     max_response_bytes: usize,
 }
 
 impl HttpClient {
-    /// A client that never follows redirects on its own: each hop would need
-    /// the same allowlist check, so plugins see the 3xx and decide.
-    pub fn new() -> anyhow::Result<Self> {
+    /// A client for one (tenant, plugin) that can only connect to addresses
+    /// `policy` permits. It follows no redirects and no proxy on its own:
+    /// `fetch` follows redirects itself, checking every hop.
+    pub fn new(policy: Arc<AddressPolicy>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             client,
+            policy,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
@@ -160,7 +166,6 @@ impl CallState {
     /// not borrow the call state (which is not `Sync`).
     fn outbound(&self) -> Outbound {
         Outbound {
-            http: self.host.http.clone(),
             plugin: self.plugin.clone(),
             binding: self.binding.clone(),
             deadline: self.deadline,
@@ -170,7 +175,6 @@ impl CallState {
 
 /// One request's view of its call.
 struct Outbound {
-    http: HttpClient,
     plugin: Arc<str>,
     binding: Option<Arc<Binding>>,
     deadline: Instant,
@@ -181,36 +185,75 @@ impl Outbound {
         let Some(binding) = &self.binding else {
             return Err(Error::Denied("no tenant: http is unavailable here".into()));
         };
+        let headers = plugin_headers(&req.headers)?;
+        let credential = match &req.credential {
+            Some(credential) => Some(credential_header(credential, &binding.secrets, url)?),
+            None => None,
+        };
+        let timeout = self.request_timeout(req.timeout_ms);
+        let mut hop = Hop {
+            method: reqwest_method(req.method),
+            url: url.clone(),
+            body: req.body,
+        };
+
+        let mut redirects = 0;
+        loop {
+            self.check_target(binding, &hop.url).await?;
+            let mut builder = binding
+                .http
+                .client
+                .request(hop.method.clone(), hop.url.clone());
+            builder = builder.headers(headers.clone()).timeout(timeout);
+            // A credential goes only where the plugin sent it, never to the
+            // origin a redirect points at.
+            if let Some((name, value)) = credential.as_ref().filter(|_| same_origin(url, &hop.url))
+            {
+                builder = builder.header(name, value);
+            }
+            if let Some(body) = &hop.body {
+                builder = builder.body(body.clone());
+            }
+            let response = builder.send().await.map_err(transport_error)?;
+            match hop.follow(&response) {
+                Some(next) if redirects < MAX_REDIRECTS => {
+                    hop = next;
+                    redirects += 1;
+                }
+                // Past the limit the plugin gets the last redirect as is.
+                _ => return read_response(response, binding.http.max_response_bytes).await,
+            }
+        }
+    }
+
+    /// The allowlist and the address policy, for the first request and for
+    /// every redirect.
+    async fn check_target(&self, binding: &Binding, url: &Url) -> Result<(), Error> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::Invalid(format!(
                 "scheme {} is not http or https",
                 url.scheme()
             )));
         }
+        let host = url.host_str().unwrap_or("");
         if !binding.settings.allow_hosts.iter().any(|p| p.matches(url)) {
-            let host = url.host_str().unwrap_or("");
             return Err(Error::Denied(format!(
                 "host {host} is not in the allowlist of plugin {} for tenant {}",
                 self.plugin, binding.tenant
             )));
         }
-
-        let mut headers = plugin_headers(&req.headers)?;
-        if let Some(credential) = &req.credential {
-            let (name, value) = credential_header(credential, &binding.secrets, url)?;
-            headers.insert(name, value);
+        let port = url.port_or_known_default().unwrap_or(443);
+        let refused = first_refused(&binding.http.policy, host, port)
+            .await
+            .map_err(|err| Error::Connect(format!("cannot resolve {host}: {err}")))?;
+        if let Some(ip) = refused {
+            return Err(Error::Denied(format!(
+                "host {host} resolves to {ip}, a loopback, private, link-local or metadata \
+                 address; tenant {} does not allow it for plugin {} (allow_private)",
+                binding.tenant, self.plugin
+            )));
         }
-        let timeout = self.request_timeout(req.timeout_ms);
-        let mut builder = self
-            .http
-            .client
-            .request(reqwest_method(req.method), url.clone());
-        builder = builder.headers(headers).timeout(timeout);
-        if let Some(body) = req.body {
-            builder = builder.body(body);
-        }
-        let response = builder.send().await.map_err(transport_error)?;
-        read_response(response, self.http.max_response_bytes).await
+        Ok(())
     }
 
     fn request_timeout(&self, asked_ms: Option<u32>) -> Duration {
@@ -219,6 +262,53 @@ impl Outbound {
         });
         asked.min(self.deadline.saturating_duration_since(Instant::now()))
     }
+}
+
+/// Redirects followed per request before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// One request of a chain of redirects.
+struct Hop {
+    method: reqwest::Method,
+    url: Url,
+    body: Option<Vec<u8>>,
+}
+
+impl Hop {
+    /// The next hop when `response` redirects, as browsers and curl do:
+    /// 303 (and 301/302 after a POST) become a GET without body; 307 and
+    /// 308 repeat the request as it was.
+    fn follow(&self, response: &reqwest::Response) -> Option<Hop> {
+        let status = response.status().as_u16();
+        if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+            return None;
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)?
+            .to_str()
+            .ok()?;
+        let url = self.url.join(location).ok()?;
+        let keep = matches!(status, 307 | 308) || self.method == reqwest::Method::HEAD;
+        if keep {
+            return Some(Hop {
+                method: self.method.clone(),
+                url,
+                body: self.body.clone(),
+            });
+        }
+        Some(Hop {
+            method: reqwest::Method::GET,
+            url,
+            body: None,
+        })
+    }
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn plugin_headers(headers: &[(String, String)]) -> Result<HeaderMap, Error> {

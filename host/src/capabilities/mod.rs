@@ -3,6 +3,7 @@
 //! generated host trait; the call state in `runtime::state` ties them to one
 //! plugin call for one tenant.
 
+pub mod addresses;
 pub mod clock;
 pub mod config;
 pub mod events;
