@@ -3,7 +3,10 @@
 //!
 //! A delivery is claimed with a lease before it runs. If the host dies
 //! mid-call the lease runs out and the next poll (here or on another host)
-//! takes it again, so nothing stored is ever lost.
+//! takes it again, so nothing stored is ever lost. The outcome is recorded
+//! only while the claim still holds, in the same transaction as the
+//! attempt's kv writes and events, so nothing is processed twice either:
+//! a worker that lost its claim, or died before recording, leaves no trace.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use crate::registry::Binding;
 use crate::runtime::bindings::guest;
 use crate::runtime::bindings::types::PluginError;
 use crate::runtime::{CallError, Plugin, Runtime};
-use crate::store::{AttemptOutcome, Delivery};
+use crate::store::{AttemptOutcome, Delivery, DeliveryTxn, Finished, KvScope};
 
 /// How often the inbox is polled for retries that came due, when nothing
 /// wakes the dispatcher earlier.
@@ -30,6 +33,11 @@ const BASE_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// A claim outlives the call deadline by this much, time to record the
+/// outcome. A claim that runs out early only costs a wasted attempt: the
+/// late worker's outcome is refused.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
 /// Runs stored deliveries through their plugins.
 pub struct Dispatcher {
     runtime: Arc<Runtime>,
@@ -41,8 +49,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher that gives up on a delivery after `max_attempts`.
     pub fn new(runtime: Arc<Runtime>, max_attempts: u32, call_timeout: Duration) -> Arc<Self> {
-        // The lease outlives any call, so a live worker never loses its claim.
-        let lease = call_timeout * 2 + Duration::from_secs(30);
+        let lease = call_timeout + LEASE_MARGIN;
         let slots = Arc::new(Semaphore::new(CONCURRENCY));
         Arc::new(Self {
             runtime,
@@ -59,6 +66,7 @@ impl Dispatcher {
             self.dispatch_due().await;
             tokio::select! {
                 () = services.inbox_wakeup.notified() => {}
+                () = services.clock.moved() => {}
                 () = tokio::time::sleep(POLL_INTERVAL) => {}
             }
         }
@@ -109,20 +117,25 @@ impl Dispatcher {
         };
 
         let registry = services.registry.load();
-        let (outcome, version) = match registry.binding(&delivery.plugin, &delivery.tenant) {
+        let scope = KvScope {
+            plugin: delivery.plugin.clone(),
+            tenant: delivery.tenant.clone(),
+        };
+        let (outcome, version, txn) = match registry.binding(&delivery.plugin, &delivery.tenant) {
             Some((plugin, binding)) => {
-                let outcome = self.attempt(plugin, binding, &delivery).await;
-                (outcome, plugin.manifest.version.clone())
+                let (outcome, txn) = self.attempt(plugin, binding, &delivery, scope).await;
+                (outcome, plugin.manifest.version.clone(), txn)
             }
             None => {
                 let error = format!(
                     "plugin {} is not running for tenant {}",
                     delivery.plugin, delivery.tenant
                 );
-                (self.retry_or_dead(&delivery, error), String::new())
+                let outcome = self.retry_or_dead(&delivery, error);
+                (outcome, String::new(), DeliveryTxn::new(scope))
             }
         };
-        self.record(&delivery, &version, outcome).await;
+        self.record(&delivery, &version, outcome, &txn).await;
     }
 
     async fn attempt(
@@ -130,9 +143,11 @@ impl Dispatcher {
         plugin: &Plugin,
         binding: &Arc<Binding>,
         d: &Delivery,
-    ) -> AttemptOutcome {
+        scope: KvScope,
+    ) -> (AttemptOutcome, DeliveryTxn) {
         let received_at_ms = u64::try_from(d.received_at_ms).unwrap_or(0);
-        let result = if d.kind == "event" {
+        let txn = DeliveryTxn::new(scope.clone());
+        let (result, txn) = if d.kind == "event" {
             let event = guest::Event {
                 id: d.event_id.clone(),
                 name: d.event_type.clone(),
@@ -141,7 +156,7 @@ impl Dispatcher {
                 received_at_ms,
                 attempt: d.attempts,
             };
-            self.runtime.handle_event(plugin, binding, event).await
+            self.runtime.handle_event(plugin, binding, event, txn).await
         } else {
             let delivery = guest::Delivery {
                 id: d.id.clone(),
@@ -152,9 +167,12 @@ impl Dispatcher {
                 received_at_ms,
                 attempt: d.attempts,
             };
-            self.runtime.handle_webhook(plugin, binding, delivery).await
+            self.runtime
+                .handle_webhook(plugin, binding, delivery, txn)
+                .await
         };
-        self.outcome(d, result)
+        let txn = txn.unwrap_or_else(|| DeliveryTxn::new(scope));
+        (self.outcome(d, result), txn)
     }
 
     fn outcome(
@@ -162,62 +180,135 @@ impl Dispatcher {
         d: &Delivery,
         result: Result<Result<String, PluginError>, CallError>,
     ) -> AttemptOutcome {
-        match result {
-            Ok(Ok(summary)) => AttemptOutcome::Done(summary),
-            Ok(Err(PluginError::Retryable(error))) => self.retry_or_dead(d, error),
-            Ok(Err(PluginError::Permanent(error))) => AttemptOutcome::Dead(error),
-            Ok(Err(PluginError::InvalidInput(error))) => {
-                AttemptOutcome::Dead(format!("invalid input: {error}"))
-            }
-            Ok(Err(PluginError::Unsupported(error))) => {
-                AttemptOutcome::Dead(format!("unsupported: {error}"))
-            }
-            // A trap or timeout may be load or a passing upstream stall;
-            // the attempt limit stops a plugin that always fails.
-            Err(err) => self.retry_or_dead(d, err.to_string()),
-        }
+        let now = self.runtime.services().now_ms();
+        decide(
+            d.attempts,
+            self.max_attempts,
+            result,
+            now,
+            rand::random::<f64>(),
+        )
     }
 
     fn retry_or_dead(&self, d: &Delivery, error: String) -> AttemptOutcome {
-        if d.attempts >= self.max_attempts {
-            return AttemptOutcome::Dead(format!("gave up after {} attempts: {error}", d.attempts));
-        }
-        let delay = backoff(d.attempts, rand::random::<f64>());
         let now = self.runtime.services().now_ms();
-        let at_ms = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        AttemptOutcome::Retry { error, at_ms }
+        retry_or_dead(
+            d.attempts,
+            self.max_attempts,
+            error,
+            now,
+            rand::random::<f64>(),
+        )
     }
 
-    async fn record(&self, d: &Delivery, version: &str, outcome: AttemptOutcome) {
-        let services = self.runtime.services();
-        let label = match &outcome {
+    /// Records the outcome; an attempt whose kv basis changed meanwhile is
+    /// recorded as a failure instead, without its writes.
+    async fn record(
+        &self,
+        d: &Delivery,
+        version: &str,
+        outcome: AttemptOutcome,
+        txn: &DeliveryTxn,
+    ) {
+        let store = &self.runtime.services().store;
+        let now = self.runtime.services().now_ms();
+        let mut finished = store
+            .finish_attempt(&d.id, d.attempts, version, &outcome, txn, now)
+            .await;
+        let mut outcome = outcome;
+        if matches!(finished, Ok(Finished::Conflict)) {
+            let error = "kv values this attempt relied on changed meanwhile".to_owned();
+            outcome = self.retry_or_dead(d, error);
+            let empty = DeliveryTxn::new(KvScope {
+                plugin: d.plugin.clone(),
+                tenant: d.tenant.clone(),
+            });
+            finished = store
+                .finish_attempt(&d.id, d.attempts, version, &outcome, &empty, now)
+                .await;
+        }
+        match finished {
+            Ok(Finished::Recorded) => self.report(d, &outcome),
+            Ok(Finished::LostClaim | Finished::Conflict) => tracing::warn!(
+                delivery = %d.id, plugin = %d.plugin, tenant = %d.tenant, attempt = d.attempts,
+                "the claim ran out before the attempt was recorded; its outcome is dropped"
+            ),
+            // The lease will run out and the delivery will be tried again.
+            Err(err) => tracing::warn!(
+                delivery = %d.id, plugin = %d.plugin, error = %err, "cannot record the attempt"
+            ),
+        }
+        if txn.has_events() {
+            self.runtime.services().inbox_wakeup.notify_one();
+        }
+    }
+
+    fn report(&self, d: &Delivery, outcome: &AttemptOutcome) {
+        let label = match outcome {
             AttemptOutcome::Done(_) => "done",
             AttemptOutcome::Retry { .. } => "retry",
             AttemptOutcome::Dead(_) => "dead",
         };
+        let services = self.runtime.services();
         services.metrics.observe_delivery(&d.plugin, label);
-        match &outcome {
+        match outcome {
             AttemptOutcome::Done(summary) => tracing::info!(
                 delivery = %d.id, plugin = %d.plugin, tenant = %d.tenant, event_id = %d.event_id,
                 event_type = %d.event_type, attempt = d.attempts, summary, "delivery processed"
             ),
-            AttemptOutcome::Retry { error, .. } => tracing::warn!(
+            AttemptOutcome::Retry { error, at_ms } => tracing::warn!(
                 delivery = %d.id, plugin = %d.plugin, tenant = %d.tenant, event_id = %d.event_id,
-                attempt = d.attempts, error, "delivery failed; will retry"
+                attempt = d.attempts, error, retry_at_ms = at_ms, "delivery failed; will retry"
             ),
             AttemptOutcome::Dead(error) => tracing::error!(
                 delivery = %d.id, plugin = %d.plugin, tenant = %d.tenant, event_id = %d.event_id,
                 attempt = d.attempts, error, "delivery is dead; replay it once the cause is fixed"
             ),
         }
-        let finished = services
-            .store
-            .finish_attempt(&d.id, version, &outcome, services.now_ms());
-        if let Err(err) = finished.await {
-            // The lease will run out and the delivery will be tried again.
-            tracing::warn!(delivery = %d.id, error = %err, "cannot record the attempt");
-        }
     }
+}
+
+/// What attempt number `attempts` of a delivery comes to, given what the
+/// plugin answered, at `now_ms`; `unit` in [0, 1) is the backoff's jitter.
+pub fn decide(
+    attempts: u32,
+    max_attempts: u32,
+    result: Result<Result<String, PluginError>, CallError>,
+    now_ms: i64,
+    unit: f64,
+) -> AttemptOutcome {
+    let error = match result {
+        Ok(Ok(summary)) => return AttemptOutcome::Done(summary),
+        Ok(Err(PluginError::Retryable(error))) => error,
+        Ok(Err(PluginError::Permanent(error))) => return AttemptOutcome::Dead(error),
+        Ok(Err(PluginError::InvalidInput(error))) => {
+            return AttemptOutcome::Dead(format!("invalid input: {error}"));
+        }
+        Ok(Err(PluginError::Unsupported(error))) => {
+            return AttemptOutcome::Dead(format!("unsupported: {error}"));
+        }
+        // A trap or timeout may be load or a passing upstream stall; the
+        // attempt limit stops a plugin that always fails.
+        Err(err) => err.to_string(),
+    };
+    retry_or_dead(attempts, max_attempts, error, now_ms, unit)
+}
+
+/// A retry after the backoff for `attempts`, or dead once `attempts` has
+/// reached `max_attempts`.
+pub fn retry_or_dead(
+    attempts: u32,
+    max_attempts: u32,
+    error: String,
+    now_ms: i64,
+    unit: f64,
+) -> AttemptOutcome {
+    if attempts >= max_attempts {
+        return AttemptOutcome::Dead(format!("gave up after {attempts} attempts: {error}"));
+    }
+    let delay = backoff(attempts, unit);
+    let at_ms = now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+    AttemptOutcome::Retry { error, at_ms }
 }
 
 /// Exponential backoff with jitter: the delay before attempt `attempts + 1`
@@ -240,5 +331,57 @@ mod tests {
         assert_eq!(backoff(4, 1.0), Duration::from_secs(8));
         assert_eq!(backoff(4, 0.0), Duration::from_secs(4));
         assert_eq!(backoff(30, 1.0), MAX_BACKOFF);
+    }
+
+    fn retryable() -> Result<Result<String, PluginError>, CallError> {
+        Ok(Err(PluginError::Retryable("upstream 503".into())))
+    }
+
+    #[test]
+    fn retryable_failures_back_off_from_the_clock_then_go_dead() {
+        let now = 1_000_000;
+        let schedule: Vec<AttemptOutcome> = (1..=4)
+            .map(|attempt| decide(attempt, 4, retryable(), now, 1.0))
+            .collect();
+        let delays: Vec<i64> = schedule
+            .iter()
+            .filter_map(|o| match o {
+                AttemptOutcome::Retry { at_ms, .. } => Some(at_ms - now),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(delays, [1_000, 2_000, 4_000]);
+        let AttemptOutcome::Dead(error) = &schedule[3] else {
+            panic!("the fourth of four attempts is the last: {schedule:?}")
+        };
+        assert!(
+            error.contains("gave up after 4 attempts: upstream 503"),
+            "{error}"
+        );
+        let jittered = decide(3, 4, retryable(), now, 0.0);
+        assert!(matches!(jittered, AttemptOutcome::Retry { at_ms, .. } if at_ms - now == 2_000));
+    }
+
+    #[test]
+    fn permanent_failures_are_dead_at_once_and_traps_are_retried() {
+        let permanent = Ok(Err(PluginError::Permanent("bad account".into())));
+        assert!(
+            matches!(decide(1, 8, permanent, 0, 0.5), AttemptOutcome::Dead(e) if e == "bad account")
+        );
+        let invalid = Ok(Err(PluginError::InvalidInput("no id".into())));
+        assert!(matches!(
+            decide(1, 8, invalid, 0, 0.5),
+            AttemptOutcome::Dead(_)
+        ));
+        let trap = Err(CallError::Trap("unreachable".into()));
+        assert!(matches!(
+            decide(1, 8, trap, 0, 0.5),
+            AttemptOutcome::Retry { .. }
+        ));
+        let done = Ok(Ok("ok".into()));
+        assert!(matches!(
+            decide(8, 8, done, 0, 0.5),
+            AttemptOutcome::Done(_)
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //! is acknowledged before this commits.
 
 use crate::services::HostServices;
-use crate::store::{Inserted, NewDelivery};
+use crate::store::{IngestError, Inserted, NewDelivery};
 
 /// Request headers never stored with a delivery: credentials of whoever
 /// called us are not the plugin's business and must not rest on disk.
@@ -46,7 +46,7 @@ pub struct DomainEvent<'a> {
 pub async fn store_webhook(
     services: &HostServices,
     webhook: Webhook<'_>,
-) -> sqlx::Result<Inserted> {
+) -> Result<Inserted, IngestError> {
     let delivery = NewDelivery {
         kind: "webhook",
         plugin: webhook.plugin.to_owned(),
@@ -58,12 +58,11 @@ pub async fn store_webhook(
         body: webhook.body,
         received_at_ms: services.now_ms(),
     };
-    let mut inserted = services
-        .store
-        .insert_deliveries(std::slice::from_ref(&delivery))
-        .await?;
+    let mut inserted = services.store.insert_deliveries(vec![delivery]).await?;
     services.inbox_wakeup.notify_one();
-    inserted.pop().ok_or(sqlx::Error::RowNotFound)
+    inserted
+        .pop()
+        .ok_or_else(|| IngestError::from("the inbox answered no outcome".to_owned()))
 }
 
 /// Stores one delivery per subscribed plugin, all or none; returns the
@@ -71,17 +70,30 @@ pub async fn store_webhook(
 pub async fn fan_out(
     services: &HostServices,
     event: DomainEvent<'_>,
-) -> sqlx::Result<Vec<(String, Inserted)>> {
+) -> Result<Vec<(String, Inserted)>, IngestError> {
+    let deliveries = event_deliveries(services, event);
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plugins: Vec<String> = deliveries.iter().map(|d| d.plugin.clone()).collect();
+    let inserted = services.store.insert_deliveries(deliveries).await?;
+    services.inbox_wakeup.notify_one();
+    Ok(plugins.into_iter().zip(inserted).collect())
+}
+
+/// One delivery of `event` per plugin of its tenant subscribed to it,
+/// except the plugin that emitted it.
+pub fn event_deliveries(services: &HostServices, event: DomainEvent<'_>) -> Vec<NewDelivery> {
     let subscribers = services
         .registry
         .load()
         .subscribers(event.tenant, &event.name, event.source);
     let now = services.now_ms();
-    let deliveries: Vec<NewDelivery> = subscribers
-        .iter()
+    subscribers
+        .into_iter()
         .map(|plugin| NewDelivery {
             kind: "event",
-            plugin: plugin.clone(),
+            plugin,
             tenant: event.tenant.to_owned(),
             event_id: event.id.clone(),
             event_type: event.name.clone(),
@@ -90,13 +102,7 @@ pub async fn fan_out(
             body: event.data.clone().into_bytes(),
             received_at_ms: now,
         })
-        .collect();
-    if deliveries.is_empty() {
-        return Ok(Vec::new());
-    }
-    let inserted = services.store.insert_deliveries(&deliveries).await?;
-    services.inbox_wakeup.notify_one();
-    Ok(subscribers.into_iter().zip(inserted).collect())
+        .collect()
 }
 
 fn storable_headers(headers: Vec<(String, String)>) -> Vec<(String, String)> {

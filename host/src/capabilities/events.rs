@@ -1,8 +1,10 @@
 //! `events`: domain events a plugin emits for the other plugins of its
-//! tenant. They are stored in the inbox during the call, so an emitted event
-//! survives a crash like any webhook.
+//! tenant. They are stored in the inbox, so an emitted event survives a
+//! crash like any webhook: during an action or a job at once, while a
+//! delivery is processed together with that delivery's success (a failed
+//! attempt emits nothing).
 
-use crate::inbox::{DomainEvent, fan_out};
+use crate::inbox::{DomainEvent, event_deliveries, fan_out};
 use crate::runtime::bindings::events::{self, Error};
 use crate::runtime::state::CallState;
 
@@ -30,6 +32,18 @@ impl events::Host for CallState {
             data,
         };
         let event_name = event.name.clone();
+        if self.txn.is_some() {
+            let deliveries = event_deliveries(&self.host, event);
+            tracing::debug!(
+                plugin = %self.plugin, tenant = self.tenant(), call_id = %self.call_id,
+                event = event_name, subscribers = deliveries.len(),
+                "event held until the delivery succeeds"
+            );
+            if let Some(txn) = &mut self.txn {
+                txn.emit(deliveries);
+            }
+            return Ok(Ok(()));
+        }
         match fan_out(&self.host, event).await {
             Ok(stored) => {
                 tracing::info!(

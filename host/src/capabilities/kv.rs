@@ -1,9 +1,13 @@
 //! `kv`: the plugin's key-value data for the calling tenant. The scope comes
 //! from the call, so a plugin can only ever name its own tenant's keys.
+//!
+//! While a delivery is processed the operations go to the attempt's
+//! [`DeliveryTxn`](crate::store::DeliveryTxn), which commits them together
+//! with the delivery's success; other calls write straight to the store.
 
 use crate::runtime::bindings::kv::{self, Error, Page};
 use crate::runtime::state::CallState;
-use crate::store::{KvError, KvScope};
+use crate::store::{KV_LIST_MAX, KvError, KvScope};
 
 impl CallState {
     fn kv_scope(&self) -> Result<KvScope, Error> {
@@ -42,7 +46,11 @@ impl kv::Host for CallState {
             Ok(scope) => scope,
             Err(err) => return Ok(Err(err)),
         };
-        let found = self.host.store.kv_get(&scope, &key, self.kv_now()).await;
+        let (store, now) = (&self.host.store, self.kv_now());
+        let found = match &self.txn {
+            Some(txn) => txn.get(store, &key, now).await,
+            None => store.kv_get(&scope, &key, now).await,
+        };
         Ok(found.map_err(|err| self.kv_error(err)))
     }
 
@@ -58,7 +66,10 @@ impl kv::Host for CallState {
         };
         let ttl_ms = ttl_seconds.map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX));
         let expires = ttl_ms.map(|ttl| self.kv_now().saturating_add(ttl));
-        let done = self.host.store.kv_set(&scope, &key, &value, expires).await;
+        let done = match &mut self.txn {
+            Some(txn) => txn.set(&key, value, expires),
+            None => self.host.store.kv_set(&scope, &key, &value, expires).await,
+        };
         Ok(done.map_err(|err| self.kv_error(err)))
     }
 
@@ -67,7 +78,11 @@ impl kv::Host for CallState {
             Ok(scope) => scope,
             Err(err) => return Ok(Err(err)),
         };
-        let done = self.host.store.kv_delete(&scope, &key, self.kv_now()).await;
+        let now = self.kv_now();
+        let done = match &mut self.txn {
+            Some(txn) => txn.delete(&self.host.store, &key, now).await,
+            None => self.host.store.kv_delete(&scope, &key, now).await,
+        };
         Ok(done.map_err(|err| self.kv_error(err)))
     }
 
@@ -81,11 +96,19 @@ impl kv::Host for CallState {
             Ok(scope) => scope,
             Err(err) => return Ok(Err(err)),
         };
+        let now = self.kv_now();
         let listed = self
             .host
             .store
-            .kv_list(&scope, &prefix, cursor.as_deref(), limit, self.kv_now())
+            .kv_list(&scope, &prefix, cursor.as_deref(), limit, now)
             .await;
+        let listed = listed.map(|(keys, more)| match &self.txn {
+            Some(txn) => {
+                let limit = limit.clamp(1, KV_LIST_MAX) as usize;
+                txn.merge_page(keys, more, &prefix, cursor.as_deref(), limit, now)
+            }
+            None => (keys, more),
+        });
         Ok(listed
             .map_err(|err| self.kv_error(err))
             .map(|(keys, more)| {
@@ -105,16 +128,18 @@ impl kv::Host for CallState {
             Ok(scope) => scope,
             Err(err) => return Ok(Err(err)),
         };
-        let store = &self.host.store;
-        let swapped = store
-            .kv_compare_and_swap(
-                &scope,
-                &key,
-                expected.as_deref(),
-                new.as_deref(),
-                self.kv_now(),
-            )
-            .await;
+        let (store, now) = (&self.host.store, self.kv_now());
+        let swapped = match &mut self.txn {
+            Some(txn) => {
+                txn.compare_and_swap(store, &key, expected.as_deref(), new, now)
+                    .await
+            }
+            None => {
+                store
+                    .kv_compare_and_swap(&scope, &key, expected.as_deref(), new.as_deref(), now)
+                    .await
+            }
+        };
         Ok(swapped.map_err(|err| self.kv_error(err)))
     }
 
@@ -123,11 +148,11 @@ impl kv::Host for CallState {
             Ok(scope) => scope,
             Err(err) => return Ok(Err(err)),
         };
-        let value = self
-            .host
-            .store
-            .kv_increment(&scope, &key, delta, self.kv_now())
-            .await;
+        let (store, now) = (&self.host.store, self.kv_now());
+        let value = match &mut self.txn {
+            Some(txn) => txn.increment(store, &key, delta, now).await,
+            None => store.kv_increment(&scope, &key, delta, now).await,
+        };
         Ok(value.map_err(|err| self.kv_error(err)))
     }
 }

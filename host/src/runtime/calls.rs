@@ -7,6 +7,7 @@ use super::bindings::guest::{Delivery, Event, JobReport, Verified, WebhookReques
 use super::bindings::types::PluginError;
 use super::{CallError, Plugin, Runtime};
 use crate::registry::Binding;
+use crate::store::DeliveryTxn;
 
 /// What a plugin export answered, or how the call failed on the host side.
 pub type CallResult<T> = Result<Result<T, PluginError>, CallError>;
@@ -34,16 +35,19 @@ impl Runtime {
         .await
     }
 
-    /// `handle-webhook` for a stored delivery.
+    /// `handle-webhook` for a stored delivery; its kv writes and events go
+    /// into `txn`, returned with the answer.
     pub async fn handle_webhook(
         &self,
         plugin: &Plugin,
         binding: &Arc<Binding>,
         delivery: Delivery,
-    ) -> CallResult<String> {
-        self.call(
+        txn: DeliveryTxn,
+    ) -> (CallResult<String>, Option<DeliveryTxn>) {
+        self.call_in_txn(
             plugin,
             binding,
+            txn,
             "handle-webhook",
             move |inst, store, ctx| {
                 Box::pin(async move {
@@ -56,20 +60,28 @@ impl Runtime {
         .await
     }
 
-    /// `handle-event` for a stored domain event.
+    /// `handle-event` for a stored domain event; its kv writes and events
+    /// go into `txn`, returned with the answer.
     pub async fn handle_event(
         &self,
         plugin: &Plugin,
         binding: &Arc<Binding>,
         event: Event,
-    ) -> CallResult<String> {
-        self.call(plugin, binding, "handle-event", move |inst, store, ctx| {
-            Box::pin(async move {
-                inst.switchyard_plugin_plugin()
-                    .call_handle_event(store, &ctx, &event)
-                    .await
-            })
-        })
+        txn: DeliveryTxn,
+    ) -> (CallResult<String>, Option<DeliveryTxn>) {
+        self.call_in_txn(
+            plugin,
+            binding,
+            txn,
+            "handle-event",
+            move |inst, store, ctx| {
+                Box::pin(async move {
+                    inst.switchyard_plugin_plugin()
+                        .call_handle_event(store, &ctx, &event)
+                        .await
+                })
+            },
+        )
         .await
     }
 

@@ -24,6 +24,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Stor
 
 use crate::registry::Binding;
 use crate::services::HostServices;
+use crate::store::DeliveryTxn;
 use bindings::guest::CallContext;
 use bindings::{Integration, IntegrationPre};
 pub use manifest::{Manifest, SUPPORTED_WIT_VERSIONS};
@@ -167,10 +168,11 @@ impl Runtime {
     ) -> anyhow::Result<Manifest> {
         let name: Arc<str> = Arc::from(file_stem(path));
         let raw = self
-            .run(pre, name, None, "manifest", |inst, store, _| {
+            .run(pre, name, None, None, "manifest", |inst, store, _| {
                 Box::pin(async move { inst.switchyard_plugin_plugin().call_manifest(store).await })
             })
             .await
+            .0
             .context("manifest() failed")?;
         Manifest::from_guest(raw)
     }
@@ -189,15 +191,19 @@ impl Runtime {
         + Send,
     ) -> Result<T, CallError> {
         let name: Arc<str> = Arc::from(plugin.manifest.name.as_str());
-        self.run(&plugin.pre, name, Some(binding.clone()), export, call)
-            .await
+        let (result, _) = self
+            .run(&plugin.pre, name, Some(binding.clone()), None, export, call)
+            .await;
+        result
     }
 
-    async fn run<T: Send>(
+    /// Like [`Runtime::call`], but the call's kv writes and emitted events
+    /// go into `txn` instead of the store; returns them with the result.
+    pub async fn call_in_txn<T: Send>(
         &self,
-        pre: &IntegrationPre<CallState>,
-        plugin: Arc<str>,
-        binding: Option<Arc<Binding>>,
+        plugin: &Plugin,
+        binding: &Arc<Binding>,
+        txn: DeliveryTxn,
         export: &'static str,
         call: impl for<'a> FnOnce(
             &'a Integration,
@@ -205,7 +211,33 @@ impl Runtime {
             CallContext,
         ) -> GuestCall<'a, T>
         + Send,
-    ) -> Result<T, CallError> {
+    ) -> (Result<T, CallError>, Option<DeliveryTxn>) {
+        let name: Arc<str> = Arc::from(plugin.manifest.name.as_str());
+        self.run(
+            &plugin.pre,
+            name,
+            Some(binding.clone()),
+            Some(txn),
+            export,
+            call,
+        )
+        .await
+    }
+
+    async fn run<T: Send>(
+        &self,
+        pre: &IntegrationPre<CallState>,
+        plugin: Arc<str>,
+        binding: Option<Arc<Binding>>,
+        txn: Option<DeliveryTxn>,
+        export: &'static str,
+        call: impl for<'a> FnOnce(
+            &'a Integration,
+            &'a mut Store<CallState>,
+            CallContext,
+        ) -> GuestCall<'a, T>
+        + Send,
+    ) -> (Result<T, CallError>, Option<DeliveryTxn>) {
         // A closed semaphore is impossible (we never close it); waiting here
         // keeps the pooling allocator from running out of slots.
         let _slot = self.instances.acquire().await;
@@ -215,7 +247,7 @@ impl Runtime {
         let tenant = binding
             .as_ref()
             .map_or_else(|| "-".to_owned(), |b| b.tenant.clone());
-        let state = CallState::new(
+        let mut state = CallState::new(
             self.services.clone(),
             plugin.clone(),
             binding,
@@ -223,6 +255,7 @@ impl Runtime {
             deadline,
             DEFAULT_MEMORY_BYTES,
         );
+        state.txn = txn;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         // Yield to tokio on every tick, so that a guest spinning in a loop
@@ -250,7 +283,8 @@ impl Runtime {
                 guest_stderr = stderr.trim(), "plugin call failed"
             );
         }
-        result
+        let txn = store.data_mut().txn.take();
+        (result, txn)
     }
 }
 

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::registry::Binding;
 use crate::services::HostServices;
+use crate::store::DeliveryTxn;
 
 /// Guest stderr kept per call, so a panic message can be logged; more is cut.
 const STDERR_CAPTURE_BYTES: usize = 4096;
@@ -34,6 +35,10 @@ pub struct CallState {
     pub(crate) call_id: Arc<str>,
     /// When the call must be over.
     pub(crate) deadline: Instant,
+    /// While a delivery is processed: its kv writes and events, held back
+    /// until the attempt succeeds. None for other calls, which write
+    /// through.
+    pub(crate) txn: Option<DeliveryTxn>,
 }
 
 impl CallState {
@@ -65,6 +70,7 @@ impl CallState {
             binding,
             call_id,
             deadline,
+            txn: None,
         }
     }
 

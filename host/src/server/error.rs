@@ -29,13 +29,18 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 409 with `code`: the request conflicts with the resource's state.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// 503: the store could not commit, so nothing was accepted.
-    pub fn store_unavailable(err: &sqlx::Error) -> Self {
+    pub fn store_unavailable(err: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %err, "store unavailable; refusing the request");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

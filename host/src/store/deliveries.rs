@@ -6,6 +6,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::Store;
+use super::ingest::{self, IngestError};
+use super::txn::DeliveryTxn;
 
 /// Where a delivery is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,22 +146,54 @@ pub enum AttemptOutcome {
     Dead(String),
 }
 
+impl AttemptOutcome {
+    /// The status a delivery gets from this outcome.
+    pub fn status(&self) -> DeliveryStatus {
+        match self {
+            Self::Done(_) => DeliveryStatus::Done,
+            Self::Retry { .. } => DeliveryStatus::Pending,
+            Self::Dead(_) => DeliveryStatus::Dead,
+        }
+    }
+}
+
+/// What recording an attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The outcome is stored, with the attempt's kv writes and events when
+    /// it succeeded.
+    Recorded,
+    /// The attempt succeeded, but a kv value it based a write on changed
+    /// meanwhile: nothing was stored, and the attempt must count as failed.
+    Conflict,
+    /// The lease ran out and another worker claimed the delivery: nothing
+    /// was stored, and the other worker's attempt decides.
+    LostClaim,
+}
+
+/// What a replay request did.
+#[derive(Debug, Clone)]
+pub enum Replay {
+    /// Reset to pending with no attempts; here as it now stands.
+    Replayed(Box<Delivery>),
+    /// No delivery has that id.
+    NotFound,
+    /// The delivery is in a status that replay leaves alone.
+    NotReplayable(DeliveryStatus),
+}
+
 const COLUMNS: &str = "id, kind, plugin, tenant, event_id, event_type, source, headers, body, \
     status, attempts, received_at, next_attempt_at, plugin_version, result, last_error";
 
 impl Store {
-    /// Stores every delivery in one transaction, so a fan-out is all or
-    /// nothing. Repeats of a stored (kind, plugin, tenant, event id) are
-    /// reported as duplicates and left as they are.
-    pub async fn insert_deliveries(&self, new: &[NewDelivery]) -> sqlx::Result<Vec<Inserted>> {
-        self.write_txn(async |conn| {
-            let mut outcomes = Vec::with_capacity(new.len());
-            for delivery in new {
-                outcomes.push(insert_one(conn, delivery).await?);
-            }
-            Ok(outcomes)
-        })
-        .await
+    /// Stores every delivery all or none, through the inbox's group
+    /// commit. Repeats of a stored (kind, plugin, tenant, event id) are
+    /// reported as duplicates and left as they are, also within one batch.
+    pub async fn insert_deliveries(
+        &self,
+        new: Vec<NewDelivery>,
+    ) -> Result<Vec<Inserted>, IngestError> {
+        ingest::submit(&self.ingest, new).await
     }
 
     /// Claims a pending delivery that is due, for `lease_ms`. None when
@@ -205,36 +239,63 @@ impl Store {
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
     }
 
-    /// Records how an attempt ended.
+    /// Records how attempt number `attempt` of delivery `id` ended. A
+    /// successful attempt's kv writes and emitted events are committed in
+    /// the same transaction, so they happen exactly when the delivery
+    /// becomes done; a failed attempt's are dropped.
     pub async fn finish_attempt(
         &self,
         id: &str,
+        attempt: u32,
         version: &str,
         outcome: &AttemptOutcome,
+        txn: &DeliveryTxn,
         now_ms: i64,
-    ) -> sqlx::Result<()> {
-        let (status, result, error, next) = match outcome {
-            AttemptOutcome::Done(summary) => ("done", Some(summary.as_str()), None, now_ms),
-            AttemptOutcome::Retry { error, at_ms } => {
-                ("pending", None, Some(error.as_str()), *at_ms)
+    ) -> sqlx::Result<Finished> {
+        let done = matches!(outcome, AttemptOutcome::Done(_));
+        self.write_txn(async |conn| {
+            if done && !txn.still_valid(conn, now_ms).await? {
+                return Ok(Finished::Conflict);
             }
-            AttemptOutcome::Dead(error) => ("dead", None, Some(error.as_str()), now_ms),
-        };
-        sqlx::query(
-            "UPDATE deliveries SET status = ?, result = ?, last_error = ?, next_attempt_at = ?,
-                 plugin_version = ?, lease_until = NULL, updated_at = ?
-             WHERE id = ?",
-        )
-        .bind(status)
-        .bind(result)
-        .bind(error)
-        .bind(next)
-        .bind(version)
-        .bind(now_ms)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+            if !record_outcome(conn, id, attempt, version, outcome, now_ms).await? {
+                return Ok(Finished::LostClaim);
+            }
+            if done {
+                txn.apply(conn).await?;
+            }
+            Ok(Finished::Recorded)
+        })
+        .await
+    }
+
+    /// Resets a dead delivery (or, with `force`, a done one) to pending with
+    /// no attempts, due now.
+    pub async fn replay_delivery(
+        &self,
+        id: &str,
+        force: bool,
+        now_ms: i64,
+    ) -> sqlx::Result<Replay> {
+        let sql = format!(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,
+                 lease_until = NULL, updated_at = ?
+             WHERE id = ? AND (status = 'dead' OR (? AND status = 'done'))
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(id)
+            .bind(force)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Replay::Replayed(Box::new(delivery_from_row(&row)?)));
+        }
+        Ok(match self.delivery(id).await? {
+            Some(found) => Replay::NotReplayable(found.status),
+            None => Replay::NotFound,
+        })
     }
 
     /// One delivery by id.
@@ -266,7 +327,45 @@ impl Store {
     }
 }
 
-async fn insert_one(conn: &mut sqlx::SqliteConnection, d: &NewDelivery) -> sqlx::Result<Inserted> {
+/// Stores the outcome only while attempt `attempt` still holds the claim;
+/// false when another worker took the delivery over.
+async fn record_outcome(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+    attempt: u32,
+    version: &str,
+    outcome: &AttemptOutcome,
+    now_ms: i64,
+) -> sqlx::Result<bool> {
+    let (result, error, next) = match outcome {
+        AttemptOutcome::Done(summary) => (Some(summary.as_str()), None, now_ms),
+        AttemptOutcome::Retry { error, at_ms } => (None, Some(error.as_str()), *at_ms),
+        AttemptOutcome::Dead(error) => (None, Some(error.as_str()), now_ms),
+    };
+    let updated = sqlx::query(
+        "UPDATE deliveries SET status = ?, result = ?, last_error = ?, next_attempt_at = ?,
+             plugin_version = ?, lease_until = NULL, updated_at = ?
+         WHERE id = ? AND status = 'processing' AND attempts = ?",
+    )
+    .bind(outcome.status().as_str())
+    .bind(result)
+    .bind(error)
+    .bind(next)
+    .bind(version)
+    .bind(now_ms)
+    .bind(id)
+    .bind(i64::from(attempt))
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Stores one delivery inside the caller's transaction, or reports the
+/// stored one with the same (kind, plugin, tenant, event id).
+pub(super) async fn insert_one(
+    conn: &mut sqlx::SqliteConnection,
+    d: &NewDelivery,
+) -> sqlx::Result<Inserted> {
     let existing = sqlx::query(
         "SELECT id FROM deliveries WHERE kind = ? AND plugin = ? AND tenant = ? AND event_id = ?",
     )
@@ -338,6 +437,145 @@ fn delivery_from_row(row: &SqliteRow) -> sqlx::Result<Delivery> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::KvScope;
+
+    fn scope() -> KvScope {
+        KvScope {
+            plugin: "p".into(),
+            tenant: "t".into(),
+        }
+    }
+
+    async fn stored(store: &Store, event_id: &str) -> String {
+        let inserted = store
+            .insert_deliveries(vec![webhook(event_id)])
+            .await
+            .expect("insert");
+        match &inserted[0] {
+            Inserted::New(id) => id.clone(),
+            Inserted::Duplicate(id) => panic!("{event_id} was stored before as {id}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn repeats_within_one_batch_are_duplicates_of_the_first() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let batch = vec![webhook("evt_1"), webhook("evt_1"), webhook("evt_2")];
+        let inserted = store.insert_deliveries(batch).await.expect("insert");
+        let Inserted::New(first) = &inserted[0] else {
+            panic!("first is new: {inserted:?}")
+        };
+        assert_eq!(inserted[1], Inserted::Duplicate(first.clone()));
+        assert!(matches!(inserted[2], Inserted::New(_)));
+    }
+
+    #[tokio::test]
+    async fn concurrent_inserts_share_commits_and_keep_dedupe_exact() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let store = store.clone();
+            let event = format!("evt_{}", i % 16);
+            tasks.push(tokio::spawn(async move {
+                store.insert_deliveries(vec![webhook(&event)]).await
+            }));
+        }
+        let mut new = 0;
+        for task in tasks {
+            let inserted = task.await.expect("task").expect("insert");
+            new += usize::from(matches!(inserted[0], Inserted::New(_)));
+        }
+        assert_eq!(new, 16);
+    }
+
+    #[tokio::test]
+    async fn a_late_worker_that_lost_its_claim_records_nothing() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let id = stored(&store, "evt_1").await;
+        store.claim_delivery(&id, 2_000, 500).await.expect("claim");
+        store
+            .claim_delivery(&id, 2_500, 500)
+            .await
+            .expect("reclaim");
+
+        let mut txn = DeliveryTxn::new(scope());
+        txn.increment(&store, "handled", 1, 2_600)
+            .await
+            .expect("incr");
+        let done = AttemptOutcome::Done("late".into());
+        let finished = store.finish_attempt(&id, 1, "1", &done, &txn, 2_700).await;
+        assert_eq!(finished.expect("finish"), Finished::LostClaim);
+        assert_eq!(
+            store.kv_get(&scope(), "handled", 0).await.expect("get"),
+            None
+        );
+
+        let finished = store.finish_attempt(&id, 2, "1", &done, &txn, 2_800).await;
+        assert_eq!(finished.expect("finish"), Finished::Recorded);
+        let counter = store.kv_get(&scope(), "handled", 0).await.expect("get");
+        assert_eq!(counter.as_deref(), Some(&b"1"[..]));
+    }
+
+    #[tokio::test]
+    async fn dead_deliveries_are_replayed_and_done_ones_only_by_force() {
+        let store = Store::open("sqlite::memory:").await.expect("store");
+        let id = stored(&store, "evt_1").await;
+        store.claim_delivery(&id, 2_000, 500).await.expect("claim");
+        let dead = AttemptOutcome::Dead("bad".into());
+        let txn = DeliveryTxn::new(scope());
+        store
+            .finish_attempt(&id, 1, "1", &dead, &txn, 2_100)
+            .await
+            .expect("dead");
+
+        let Replay::Replayed(replayed) = store
+            .replay_delivery(&id, false, 3_000)
+            .await
+            .expect("replay")
+        else {
+            panic!("a dead delivery is replayed")
+        };
+        assert_eq!(
+            (replayed.status, replayed.attempts),
+            (DeliveryStatus::Pending, 0)
+        );
+        assert_eq!(replayed.next_attempt_at_ms, 3_000);
+        assert!(matches!(
+            store
+                .replay_delivery(&id, false, 3_000)
+                .await
+                .expect("replay"),
+            Replay::NotReplayable(DeliveryStatus::Pending)
+        ));
+
+        store.claim_delivery(&id, 3_000, 500).await.expect("claim");
+        let done = AttemptOutcome::Done("ok".into());
+        store
+            .finish_attempt(&id, 1, "1", &done, &txn, 3_100)
+            .await
+            .expect("done");
+        assert!(matches!(
+            store
+                .replay_delivery(&id, false, 4_000)
+                .await
+                .expect("replay"),
+            Replay::NotReplayable(DeliveryStatus::Done)
+        ));
+        assert!(matches!(
+            store
+                .replay_delivery(&id, true, 4_000)
+                .await
+                .expect("replay"),
+            Replay::Replayed(_)
+        ));
+        assert!(matches!(
+            store
+                .replay_delivery("dlv_none", true, 4_000)
+                .await
+                .expect("replay"),
+            Replay::NotFound
+        ));
+    }
 
     fn webhook(event_id: &str) -> NewDelivery {
         NewDelivery {
@@ -357,11 +595,11 @@ mod tests {
     async fn the_same_event_is_stored_once() {
         let store = Store::open("sqlite::memory:").await.expect("store");
         let first = store
-            .insert_deliveries(&[webhook("evt_1")])
+            .insert_deliveries(vec![webhook("evt_1")])
             .await
             .expect("insert");
         let again = store
-            .insert_deliveries(&[webhook("evt_1")])
+            .insert_deliveries(vec![webhook("evt_1")])
             .await
             .expect("insert");
         let Inserted::New(id) = &first[0] else {
@@ -374,7 +612,7 @@ mod tests {
     async fn a_claim_is_exclusive_until_its_lease_ends() {
         let store = Store::open("sqlite::memory:").await.expect("store");
         let inserted = store
-            .insert_deliveries(&[webhook("evt_1")])
+            .insert_deliveries(vec![webhook("evt_1")])
             .await
             .expect("insert");
         let Inserted::New(id) = &inserted[0] else {
@@ -404,7 +642,7 @@ mod tests {
     async fn finished_attempts_are_recorded() {
         let store = Store::open("sqlite::memory:").await.expect("store");
         let inserted = store
-            .insert_deliveries(&[webhook("evt_1")])
+            .insert_deliveries(vec![webhook("evt_1")])
             .await
             .expect("insert");
         let Inserted::New(id) = &inserted[0] else {
@@ -416,10 +654,11 @@ mod tests {
             error: "upstream 503".into(),
             at_ms: 9_000,
         };
-        store
-            .finish_attempt(id, "1.0.0", &retry, 2_100)
-            .await
-            .expect("finish");
+        let txn = DeliveryTxn::new(scope());
+        let finished = store
+            .finish_attempt(id, 1, "1.0.0", &retry, &txn, 2_100)
+            .await;
+        assert_eq!(finished.expect("finish"), Finished::Recorded);
         assert!(
             store
                 .claim_delivery(id, 8_999, 500)
@@ -432,10 +671,11 @@ mod tests {
             .await
             .expect("claim")
             .expect("due again");
-        store
-            .finish_attempt(id, "1.0.1", &AttemptOutcome::Done("ok".into()), 9_100)
-            .await
-            .expect("done");
+        let done = AttemptOutcome::Done("ok".into());
+        let finished = store
+            .finish_attempt(id, 2, "1.0.1", &done, &txn, 9_100)
+            .await;
+        assert_eq!(finished.expect("done"), Finished::Recorded);
 
         let stored = store.delivery(id).await.expect("read").expect("exists");
         assert_eq!(stored.status, DeliveryStatus::Done);

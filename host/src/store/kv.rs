@@ -34,7 +34,7 @@ pub enum KvError {
     Store(#[from] sqlx::Error),
 }
 
-fn check_key(key: &str) -> Result<(), KvError> {
+pub(super) fn check_key(key: &str) -> Result<(), KvError> {
     if key.is_empty() || key.len() > KV_MAX_KEY_BYTES {
         return Err(KvError::Invalid(format!(
             "keys must be 1 to {KV_MAX_KEY_BYTES} bytes"
@@ -43,7 +43,7 @@ fn check_key(key: &str) -> Result<(), KvError> {
     Ok(())
 }
 
-fn check_value(value: &[u8]) -> Result<(), KvError> {
+pub(super) fn check_value(value: &[u8]) -> Result<(), KvError> {
     if value.len() > KV_MAX_VALUE_BYTES {
         return Err(KvError::Invalid(format!(
             "values must be at most {KV_MAX_VALUE_BYTES} bytes"
@@ -213,14 +213,14 @@ impl Store {
     }
 }
 
-fn parse_counter(value: Option<&[u8]>) -> Option<i64> {
+pub(super) fn parse_counter(value: Option<&[u8]>) -> Option<i64> {
     match value {
         None => Some(0),
         Some(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
     }
 }
 
-async fn live_value(
+pub(super) async fn live_value(
     conn: &mut SqliteConnection,
     scope: &KvScope,
     key: &str,

@@ -1,8 +1,12 @@
 //! The durable store: SQLite through sqlx, with migrations embedded in the
-//! binary. Holds the delivery inbox and the plugins' key-value data.
+//! binary. Holds the delivery inbox, the plugins' key-value data and the
+//! scheduler's job history.
 
 mod deliveries;
+mod ingest;
+mod jobs;
 mod kv;
+mod txn;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -13,13 +17,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 pub use deliveries::{
-    AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, Inserted, NewDelivery,
+    AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, Finished, Inserted, NewDelivery,
+    Replay,
 };
+pub use ingest::IngestError;
+pub use jobs::{JobRun, JobRunFilter, JobScheduleRow, NewJobRun, RunEnd, RunOutcome, Trigger};
 pub use kv::{KV_LIST_MAX, KV_MAX_KEY_BYTES, KV_MAX_VALUE_BYTES, KvError, KvScope};
+pub use txn::DeliveryTxn;
 
 /// A writer waits this long for SQLite's lock before the store reports
 /// itself unavailable (and the router answers 503).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite serialises writers, so a few connections cover readers and one
 /// writer without queueing behind each other.
@@ -29,19 +37,31 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    ingest: tokio::sync::mpsc::Sender<ingest::Job>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and runs the
-    /// migrations.
+    /// migrations, waiting [`DEFAULT_BUSY_TIMEOUT`] for a locked database.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    /// Opens the database at `url`; a write that cannot get SQLite's lock
+    /// within `busy_timeout` fails instead of waiting longer.
+    ///
+    /// Must run inside a tokio runtime: it starts the inbox's writer task.
+    pub async fn open_with(url: &str, busy_timeout: Duration) -> anyhow::Result<Self> {
         create_parent_dir(url)?;
+        // NORMAL is crash-safe in WAL mode (a killed process loses nothing
+        // committed); the inbox's writer raises it to FULL for its own
+        // commits, so an acknowledged webhook also survives a power cut.
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("bad database url {url}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(busy_timeout)
             .foreign_keys(true);
         // Each connection to `:memory:` is a database of its own, so an
         // in-memory store (tests) must keep to one.
@@ -59,7 +79,8 @@ impl Store {
             .run(&pool)
             .await
             .with_context(|| format!("cannot migrate database {url}"))?;
-        Ok(Self { pool })
+        let ingest = ingest::spawn(pool.clone());
+        Ok(Self { pool, ingest })
     }
 
     /// Checks that the database answers.
@@ -77,19 +98,37 @@ impl Store {
         work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        match work(&mut conn).await {
-            Ok(value) => {
-                sqlx::query("COMMIT").execute(&mut *conn).await?;
-                Ok(value)
-            }
+        in_write_txn(&mut conn, work).await
+    }
+}
+
+/// Runs `work` on `conn` inside `BEGIN IMMEDIATE` … `COMMIT`, rolling back
+/// on any error.
+async fn in_write_txn<T>(
+    conn: &mut SqliteConnection,
+    work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
+) -> sqlx::Result<T> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    match work(conn).await {
+        Ok(value) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(value),
             Err(err) => {
-                // The original error matters more than a failed rollback,
-                // and dropping a connection mid-transaction rolls it back.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                rollback(conn).await;
                 Err(err)
             }
+        },
+        Err(err) => {
+            rollback(conn).await;
+            Err(err)
         }
+    }
+}
+
+async fn rollback(conn: &mut SqliteConnection) {
+    // The original error is what the caller needs; a rollback only fails
+    // when the connection itself is broken, so it is just logged.
+    if let Err(err) = sqlx::query("ROLLBACK").execute(conn).await {
+        tracing::debug!(error = %err, "rollback failed");
     }
 }
 
