@@ -14,6 +14,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::capabilities::http::HostPattern;
+use crate::scheduler::schedule::{MissedPolicy, Schedule, parse_zone};
+use crate::store::DEFAULT_BUSY_TIMEOUT;
 
 /// Where the host listens when neither the file nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -49,6 +51,9 @@ pub struct Config {
     pub call_timeout: Duration,
     /// Attempts before a delivery is dead.
     pub max_attempts: u32,
+    /// How long a write waits for a locked database before the store gives
+    /// up (and webhooks get 503).
+    pub store_busy_timeout: Duration,
     /// Bearer token of the admin API; the admin API is off without one.
     pub admin_token: Option<SecretRef>,
     /// Tenants by name.
@@ -62,6 +67,8 @@ pub struct Tenant {
     pub name: String,
     /// Secret that signs Medusa's events posted to `/events/{tenant}`.
     pub events_secret: Option<SecretRef>,
+    /// The IANA time zone the tenant's job schedules are read in.
+    pub timezone: chrono_tz::Tz,
     /// Plugins this tenant enables, by plugin name.
     pub plugins: BTreeMap<String, TenantPlugin>,
 }
@@ -82,6 +89,19 @@ pub struct TenantPlugin {
     pub config: BTreeMap<String, String>,
     /// Secrets by the name the plugin uses.
     pub secrets: BTreeMap<String, SecretRef>,
+    /// The tenant's changes to the plugin's jobs, by job name.
+    pub jobs: BTreeMap<String, JobSettings>,
+}
+
+/// A tenant's settings for one plugin job; unset fields keep the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// Replaces the manifest's schedule (already checked to parse).
+    pub schedule: Option<String>,
+    /// What to do about runs missed while the host was down.
+    pub missed: MissedPolicy,
+    /// False stops the schedule; the job can still be run by hand.
+    pub enabled: bool,
 }
 
 /// Where a secret's value comes from and where it may be sent.
@@ -102,6 +122,7 @@ struct RawConfig {
     max_body_bytes: Option<usize>,
     call_timeout_ms: Option<u64>,
     max_attempts: Option<u32>,
+    store_busy_timeout_ms: Option<u64>,
     admin_token: Option<RawSecret>,
     #[serde(default)]
     tenants: BTreeMap<String, RawTenant>,
@@ -111,8 +132,18 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawTenant {
     events_secret: Option<RawSecret>,
+    timezone: Option<String>,
     #[serde(default)]
     plugins: BTreeMap<String, RawTenantPlugin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    schedule: Option<String>,
+    missed: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +161,8 @@ struct RawTenantPlugin {
     config: toml::Table,
     #[serde(default)]
     secrets: BTreeMap<String, RawSecret>,
+    #[serde(default)]
+    jobs: BTreeMap<String, RawJob>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +207,7 @@ fn build(file: &str, base: &Path, raw: RawConfig) -> anyhow::Result<Config> {
     let max_body_bytes = positive(file, "max_body_bytes", raw.max_body_bytes)?;
     let call_timeout_ms = positive(file, "call_timeout_ms", raw.call_timeout_ms)?;
     let max_attempts = positive(file, "max_attempts", raw.max_attempts)?;
+    let busy_ms = positive(file, "store_busy_timeout_ms", raw.store_busy_timeout_ms)?;
     let admin_token = raw
         .admin_token
         .map(|secret| secret_ref(file, "admin_token", secret))
@@ -193,6 +227,7 @@ fn build(file: &str, base: &Path, raw: RawConfig) -> anyhow::Result<Config> {
         max_body_bytes: max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         call_timeout: Duration::from_millis(call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS)),
         max_attempts: max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        store_busy_timeout: busy_ms.map_or(DEFAULT_BUSY_TIMEOUT, Duration::from_millis),
         admin_token,
         tenants,
     })
@@ -216,18 +251,23 @@ fn build_tenant(file: &str, name: String, raw: RawTenant) -> anyhow::Result<Tena
         .events_secret
         .map(|s| secret_ref(file, &key, s))
         .transpose()?;
+    let zone = raw.timezone.as_deref().unwrap_or("UTC");
+    let timezone = parse_zone(zone)
+        .map_err(|reason| anyhow::anyhow!("{file}: key `tenants.{name}.timezone`: {reason}"))?;
 
     let mut plugins = BTreeMap::new();
     for (plugin, settings) in raw.plugins {
         let prefix = format!("tenants.{name}.plugins.{plugin}");
         check_name(file, &format!("tenants.{name}.plugins"), &plugin)?;
         if settings.enabled {
-            plugins.insert(plugin, build_tenant_plugin(file, &prefix, settings)?);
+            let built = build_tenant_plugin(file, &prefix, timezone, settings)?;
+            plugins.insert(plugin, built);
         }
     }
     Ok(Tenant {
         name,
         events_secret,
+        timezone,
         plugins,
     })
 }
@@ -235,6 +275,7 @@ fn build_tenant(file: &str, name: String, raw: RawTenant) -> anyhow::Result<Tena
 fn build_tenant_plugin(
     file: &str,
     prefix: &str,
+    zone: chrono_tz::Tz,
     raw: RawTenantPlugin,
 ) -> anyhow::Result<TenantPlugin> {
     let allow_hosts = host_patterns(file, &format!("{prefix}.allow_hosts"), &raw.allow_hosts)?;
@@ -264,12 +305,41 @@ fn build_tenant_plugin(
         })?;
         allow_private.push(net);
     }
+    let mut jobs = BTreeMap::new();
+    for (job, settings) in raw.jobs {
+        let key = format!("{prefix}.jobs.{job}");
+        jobs.insert(job, build_job(file, &key, zone, settings)?);
+    }
     Ok(TenantPlugin {
         allow_hosts,
         allow_private,
         route_aliases: raw.route_aliases,
         config,
         secrets,
+        jobs,
+    })
+}
+
+fn build_job(
+    file: &str,
+    key: &str,
+    zone: chrono_tz::Tz,
+    raw: RawJob,
+) -> anyhow::Result<JobSettings> {
+    if let Some(schedule) = &raw.schedule {
+        Schedule::parse(schedule, zone)
+            .map_err(|reason| anyhow::anyhow!("{file}: key `{key}.schedule`: {reason}"))?;
+    }
+    let missed = match raw.missed.as_deref() {
+        None => MissedPolicy::default(),
+        Some(text) => MissedPolicy::parse(text).with_context(|| {
+            format!("{file}: key `{key}.missed`: {text:?} must be \"skip\" or \"run-once\"")
+        })?,
+    };
+    Ok(JobSettings {
+        schedule: raw.schedule,
+        missed,
+        enabled: raw.enabled,
     })
 }
 
@@ -395,6 +465,40 @@ mod tests {
         ];
         for (text, key) in cases {
             let err = format!("{:#}", parse(text).expect_err(text));
+            assert!(err.contains(key), "{key} not in {err}");
+        }
+    }
+
+    #[test]
+    fn job_overrides_and_time_zones_are_checked_with_their_key() {
+        let good = "plugins_dir = \"p\"\nstore_busy_timeout_ms = 50\n\
+            [tenants.a]\ntimezone = \"Europe/Berlin\"\n\
+            [tenants.a.plugins.b.jobs.sync]\nschedule = \"0 30 2 * * *\"\nmissed = \"skip\"";
+        let config = parse(good).expect("valid");
+        assert_eq!(config.store_busy_timeout, Duration::from_millis(50));
+        let tenant = &config.tenants["a"];
+        assert_eq!(tenant.timezone, chrono_tz::Europe::Berlin);
+        let job = &tenant.plugins["b"].jobs["sync"];
+        assert_eq!(job.schedule.as_deref(), Some("0 30 2 * * *"));
+        assert_eq!((job.missed, job.enabled), (MissedPolicy::Skip, true));
+
+        let cases = [
+            (
+                "[tenants.a]\ntimezone = \"Mars/Base\"",
+                "tenants.a.timezone",
+            ),
+            (
+                "[tenants.a.plugins.b.jobs.sync]\nschedule = \"30 2 * * *\"",
+                "tenants.a.plugins.b.jobs.sync.schedule",
+            ),
+            (
+                "[tenants.a.plugins.b.jobs.sync]\nmissed = \"later\"",
+                "tenants.a.plugins.b.jobs.sync.missed",
+            ),
+        ];
+        for (text, key) in cases {
+            let text = format!("plugins_dir = \"p\"\n{text}");
+            let err = format!("{:#}", parse(&text).expect_err(&text));
             assert!(err.contains(key), "{key} not in {err}");
         }
     }

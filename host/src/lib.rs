@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod inbox;
 pub mod registry;
 pub mod runtime;
+pub mod scheduler;
 pub mod server;
 pub mod services;
 pub mod store;

@@ -1,0 +1,464 @@
+//! The scheduler: every (plugin, tenant, job) on its own cron schedule, in
+//! its own task, so one slow or failing job never delays another.
+//!
+//! A run never overlaps the previous run of the same job: when a job is due
+//! while its last run is still going, the due time is recorded as skipped.
+//! Runs get the plugin call deadline. Each run is recorded with its start,
+//! end, outcome, the counts the plugin reported and its error. The latest
+//! due time handled is stored, so after a restart the runs missed while the
+//! host was down follow the job's policy: `skip` records them as missed,
+//! `run-once` runs the job once for all of them.
+
+pub mod schedule;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::config::{Config, JobSettings};
+use crate::runtime::bindings::types::PluginError;
+use crate::runtime::{CallError, Runtime};
+use crate::store::{JobScheduleRow, NewJobRun, RunEnd, RunOutcome, Trigger};
+use schedule::{MissedPolicy, Schedule};
+
+/// Due times counted when working out what was missed; a per-second
+/// schedule after a long outage is reported as "at least" this many.
+const MISSED_COUNT_CAP: usize = 10_000;
+
+/// Names one job of one plugin for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct JobKey {
+    /// Plugin name.
+    pub plugin: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Job name.
+    pub job: String,
+}
+
+impl std::fmt::Display for JobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.plugin, self.tenant, self.job)
+    }
+}
+
+/// One job as the scheduler runs it.
+#[derive(Debug)]
+struct Slot {
+    key: JobKey,
+    /// The schedule in force; none when disabled or unparsable.
+    schedule: Option<Schedule>,
+    schedule_text: String,
+    timezone: String,
+    missed: MissedPolicy,
+    enabled: bool,
+    /// Held while a run is going; `try_lock` is the no-overlap rule.
+    running: Arc<Mutex<()>>,
+    /// Next due time, Unix milliseconds; 0 when none.
+    next_due_ms: AtomicI64,
+}
+
+/// A job's current state, for the admin API.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    /// Plugin name.
+    pub plugin: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Job name.
+    pub job: String,
+    /// The cron schedule in force.
+    pub schedule: String,
+    /// The tenant's time zone.
+    pub timezone: String,
+    /// `skip` or `run-once`.
+    pub missed: &'static str,
+    /// False when the tenant turned the schedule off (or it does not parse).
+    pub enabled: bool,
+    /// When it is next due, Unix milliseconds.
+    pub next_due_ms: Option<i64>,
+    /// True while a run is going.
+    pub running: bool,
+}
+
+/// How a run went, as recorded, and the plugin's own error when it failed.
+#[derive(Debug)]
+pub struct RunRecord {
+    /// The run's id in the history; none when even recording it failed.
+    pub id: Option<String>,
+    /// What was recorded.
+    pub end: RunEnd,
+    /// The plugin's typed error, when it returned one.
+    pub plugin_error: Option<PluginError>,
+}
+
+/// Runs every scheduled job.
+pub struct Scheduler {
+    runtime: Arc<Runtime>,
+    slots: BTreeMap<JobKey, Arc<Slot>>,
+}
+
+impl Scheduler {
+    /// Reads every job of every running (plugin, tenant) from the loaded
+    /// plugins and the config's overrides. Problems (an override naming no
+    /// job, a manifest schedule that does not parse) are logged and that
+    /// job's schedule is off.
+    pub fn new(runtime: Arc<Runtime>, config: &Config) -> Arc<Self> {
+        let registry = runtime.services().registry.load();
+        let mut slots = BTreeMap::new();
+        for binding in registry.bindings() {
+            let Some(plugin) = registry.plugin(&binding.plugin) else {
+                continue;
+            };
+            let zone = config
+                .tenants
+                .get(&binding.tenant)
+                .map_or(chrono_tz::UTC, |t| t.timezone);
+            let overrides = &binding.settings.jobs;
+            for name in overrides.keys() {
+                if !plugin.manifest.jobs.iter().any(|j| &j.name == name) {
+                    tracing::warn!(
+                        plugin = %binding.plugin, tenant = %binding.tenant, job = %name,
+                        "the config sets a job this plugin does not have"
+                    );
+                }
+            }
+            for spec in &plugin.manifest.jobs {
+                let key = JobKey {
+                    plugin: binding.plugin.clone(),
+                    tenant: binding.tenant.clone(),
+                    job: spec.name.clone(),
+                };
+                let slot = Slot::new(key.clone(), &spec.schedule, overrides.get(&spec.name), zone);
+                slots.insert(key, Arc::new(slot));
+            }
+        }
+        Arc::new(Self { runtime, slots })
+    }
+
+    /// Marks runs a stopped host left behind as interrupted, then starts one
+    /// task per scheduled job.
+    pub async fn start(self: &Arc<Self>) {
+        let services = self.runtime.services();
+        match services
+            .store
+            .interrupt_running_jobs(services.now_ms())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "job runs cut short by the last stop"),
+            Err(err) => tracing::warn!(error = %err, "cannot close job runs of the last stop"),
+        }
+        for slot in self.slots.values() {
+            let this = self.clone();
+            let slot = slot.clone();
+            tokio::spawn(async move { this.drive(slot).await });
+        }
+        tracing::info!(jobs = self.slots.len(), "scheduler started");
+    }
+
+    /// Every job and where it stands.
+    pub fn jobs(&self) -> Vec<JobStatus> {
+        self.slots.values().map(|slot| slot.status()).collect()
+    }
+
+    /// True when `key` names a job of a running plugin and tenant.
+    pub fn has_job(&self, key: &JobKey) -> bool {
+        self.slots.contains_key(key)
+    }
+
+    /// Runs the job now, by hand, with the same bookkeeping and no-overlap
+    /// rule as a scheduled run. None when there is no such job.
+    pub async fn run_now(&self, key: &JobKey) -> Option<RunRecord> {
+        let slot = self.slots.get(key)?;
+        Some(self.execute(slot, Trigger::Manual, None).await)
+    }
+
+    /// One job's life: catch up on what the last stop missed, then wait for
+    /// each due time and start a run.
+    async fn drive(self: Arc<Self>, slot: Arc<Slot>) {
+        let Some(schedule) = slot.schedule.clone() else {
+            self.save(&slot, None, None).await;
+            return;
+        };
+        let mut last = self.catch_up(&slot, &schedule).await;
+        let clock = self.runtime.services().clock.clone();
+        while let Some(due) = schedule.next_after(last) {
+            slot.next_due_ms.store(due, Ordering::Relaxed);
+            self.save(&slot, Some(last), Some(due)).await;
+            clock.sleep_until_ms(u64::try_from(due).unwrap_or(0)).await;
+
+            // A clock that jumped (a suspended machine, a test) may have
+            // passed several due times: the run is for the latest one.
+            let now = self.runtime.services().now_ms();
+            let passed = schedule.due_between(due, now, MISSED_COUNT_CAP);
+            last = passed.last().copied().unwrap_or(due);
+            if !passed.is_empty() {
+                let why = format!("{} due time(s) passed while the clock jumped", passed.len());
+                self.record_missed(&slot, due, &why).await;
+            }
+            let (this, run_slot) = (self.clone(), slot.clone());
+            tokio::spawn(async move {
+                this.execute(&run_slot, Trigger::Schedule, Some(last)).await;
+            });
+        }
+        slot.next_due_ms.store(0, Ordering::Relaxed);
+        self.save(&slot, Some(last), None).await;
+    }
+
+    /// Deals with due times that passed while the host was down, following
+    /// the job's policy; returns the latest due time dealt with.
+    async fn catch_up(self: &Arc<Self>, slot: &Arc<Slot>, schedule: &Schedule) -> i64 {
+        let services = self.runtime.services();
+        let now = services.now_ms();
+        let k = &slot.key;
+        let stored = match services
+            .store
+            .job_schedule(&k.plugin, &k.tenant, &k.job)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(err) => {
+                tracing::warn!(job = %k, error = %err, "cannot read the job's last due time");
+                None
+            }
+        };
+        // A job seen for the first time starts from now: nothing was missed.
+        let Some(last) = stored.and_then(|row| row.last_due_at_ms) else {
+            return now;
+        };
+        let missed = schedule.due_between(last, now, MISSED_COUNT_CAP);
+        let Some(&latest) = missed.last() else {
+            return last;
+        };
+        let count = if missed.len() == MISSED_COUNT_CAP {
+            format!("at least {}", missed.len())
+        } else {
+            missed.len().to_string()
+        };
+        tracing::info!(job = %k, missed = %count, policy = slot.missed.as_str(), "runs missed");
+        match slot.missed {
+            MissedPolicy::Skip => {
+                let why = format!("{count} run(s) due while the host was down (policy skip)");
+                self.record_missed(slot, latest, &why).await;
+            }
+            MissedPolicy::RunOnce => {
+                let (this, slot) = (self.clone(), slot.clone());
+                tokio::spawn(async move {
+                    this.execute(&slot, Trigger::CatchUp, Some(latest)).await;
+                });
+            }
+        }
+        latest
+    }
+
+    /// Runs the job unless its previous run is still going, and records it.
+    async fn execute(&self, slot: &Slot, trigger: Trigger, due: Option<i64>) -> RunRecord {
+        let services = self.runtime.services();
+        let run = NewJobRun {
+            plugin: slot.key.plugin.clone(),
+            tenant: slot.key.tenant.clone(),
+            job: slot.key.job.clone(),
+            trigger,
+            scheduled_for_ms: due,
+            started_at_ms: services.now_ms(),
+        };
+        let Ok(_running) = slot.running.clone().try_lock_owned() else {
+            return self.record_skipped(slot, &run).await;
+        };
+        let id = match services.store.start_job_run(&run).await {
+            Ok(id) => Some(id),
+            Err(err) => {
+                tracing::warn!(job = %slot.key, error = %err, "cannot record the run's start");
+                None
+            }
+        };
+        let (end, plugin_error) = self.call(&slot.key).await;
+        if let Some(id) = &id
+            && let Err(err) = services
+                .store
+                .finish_job_run(id, &end, services.now_ms())
+                .await
+        {
+            tracing::warn!(job = %slot.key, run = %id, error = %err, "cannot record the run's end");
+        }
+        report(&slot.key, trigger, &end);
+        RunRecord {
+            id,
+            end,
+            plugin_error,
+        }
+    }
+
+    /// Calls `run-job` and turns the answer into what the history keeps.
+    async fn call(&self, key: &JobKey) -> (RunEnd, Option<PluginError>) {
+        let registry = self.runtime.services().registry.load();
+        let Some((plugin, binding)) = registry.binding(&key.plugin, &key.tenant) else {
+            let error = format!(
+                "plugin {} is not running for tenant {}",
+                key.plugin, key.tenant
+            );
+            return (ended(RunOutcome::Failed, Some(error)), None);
+        };
+        match self.runtime.run_job(plugin, binding, key.job.clone()).await {
+            Ok(Ok(report)) => {
+                let end = RunEnd {
+                    outcome: RunOutcome::Ok,
+                    counts: report.counts,
+                    summary: Some(report.summary),
+                    error: None,
+                };
+                (end, None)
+            }
+            Ok(Err(err)) => (
+                ended(RunOutcome::Failed, Some(plugin_error_text(&err))),
+                Some(err),
+            ),
+            Err(err @ CallError::Timeout(_)) => {
+                (ended(RunOutcome::Timeout, Some(err.to_string())), None)
+            }
+            Err(err) => (ended(RunOutcome::Failed, Some(err.to_string())), None),
+        }
+    }
+
+    async fn record_skipped(&self, slot: &Slot, run: &NewJobRun) -> RunRecord {
+        let why = "the previous run of this job was still going".to_owned();
+        let end = ended(RunOutcome::Skipped, Some(why));
+        let id = match self
+            .runtime
+            .services()
+            .store
+            .record_job_run(run, &end)
+            .await
+        {
+            Ok(id) => Some(id),
+            Err(err) => {
+                tracing::warn!(job = %slot.key, error = %err, "cannot record a skipped run");
+                None
+            }
+        };
+        report(&slot.key, run.trigger, &end);
+        RunRecord {
+            id,
+            end,
+            plugin_error: None,
+        }
+    }
+
+    async fn record_missed(&self, slot: &Slot, due: i64, why: &str) {
+        let services = self.runtime.services();
+        let run = NewJobRun {
+            plugin: slot.key.plugin.clone(),
+            tenant: slot.key.tenant.clone(),
+            job: slot.key.job.clone(),
+            trigger: Trigger::Schedule,
+            scheduled_for_ms: Some(due),
+            started_at_ms: services.now_ms(),
+        };
+        let end = ended(RunOutcome::Missed, Some(why.to_owned()));
+        if let Err(err) = services.store.record_job_run(&run, &end).await {
+            tracing::warn!(job = %slot.key, error = %err, "cannot record missed runs");
+        }
+    }
+
+    async fn save(&self, slot: &Slot, last: Option<i64>, next: Option<i64>) {
+        let row = JobScheduleRow {
+            plugin: slot.key.plugin.clone(),
+            tenant: slot.key.tenant.clone(),
+            job: slot.key.job.clone(),
+            schedule: slot.schedule_text.clone(),
+            timezone: slot.timezone.clone(),
+            missed: slot.missed.as_str().to_owned(),
+            enabled: slot.enabled,
+            last_due_at_ms: last,
+            next_due_at_ms: next,
+        };
+        let services = self.runtime.services();
+        if let Err(err) = services
+            .store
+            .save_job_schedule(&row, services.now_ms())
+            .await
+        {
+            tracing::warn!(job = %slot.key, error = %err, "cannot store the job's due times");
+        }
+    }
+}
+
+impl Slot {
+    fn new(
+        key: JobKey,
+        default: &str,
+        settings: Option<&JobSettings>,
+        zone: chrono_tz::Tz,
+    ) -> Self {
+        let text = settings
+            .and_then(|s| s.schedule.clone())
+            .unwrap_or_else(|| default.to_owned());
+        let enabled = settings.is_none_or(|s| s.enabled);
+        let schedule = match Schedule::parse(&text, zone) {
+            Ok(schedule) => enabled.then_some(schedule),
+            Err(reason) => {
+                tracing::error!(job = %key, reason, "job schedule does not parse; not scheduled");
+                None
+            }
+        };
+        Self {
+            enabled: schedule.is_some(),
+            key,
+            schedule,
+            schedule_text: text,
+            timezone: zone.name().to_owned(),
+            missed: settings.map(|s| s.missed).unwrap_or_default(),
+            running: Arc::new(Mutex::new(())),
+            next_due_ms: AtomicI64::new(0),
+        }
+    }
+
+    fn status(&self) -> JobStatus {
+        let next = self.next_due_ms.load(Ordering::Relaxed);
+        JobStatus {
+            plugin: self.key.plugin.clone(),
+            tenant: self.key.tenant.clone(),
+            job: self.key.job.clone(),
+            schedule: self.schedule_text.clone(),
+            timezone: self.timezone.clone(),
+            missed: self.missed.as_str(),
+            enabled: self.enabled,
+            next_due_ms: (next > 0).then_some(next),
+            running: self.running.try_lock().is_err(),
+        }
+    }
+}
+
+fn ended(outcome: RunOutcome, error: Option<String>) -> RunEnd {
+    RunEnd {
+        outcome,
+        counts: Vec::new(),
+        summary: None,
+        error,
+    }
+}
+
+fn plugin_error_text(err: &PluginError) -> String {
+    match err {
+        PluginError::Retryable(m) => format!("retryable: {m}"),
+        PluginError::Permanent(m) => format!("permanent: {m}"),
+        PluginError::InvalidInput(m) => format!("invalid input: {m}"),
+        PluginError::Unsupported(m) => format!("unsupported: {m}"),
+    }
+}
+
+fn report(key: &JobKey, trigger: Trigger, end: &RunEnd) {
+    let (outcome, trigger) = (end.outcome.as_str(), trigger.as_str());
+    let error = end.error.as_deref().unwrap_or("");
+    match end.outcome {
+        RunOutcome::Ok => tracing::info!(job = %key, trigger, outcome, "job run finished"),
+        RunOutcome::Skipped | RunOutcome::Missed => {
+            tracing::info!(job = %key, trigger, outcome, reason = error, "job not run")
+        }
+        _ => tracing::warn!(job = %key, trigger, outcome, error, "job run failed"),
+    }
+}
