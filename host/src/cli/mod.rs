@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand.
 
 mod check;
+mod deliveries;
+mod jobs;
 mod plugins;
 mod serve;
 
@@ -27,6 +29,94 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// List and replay the delivery inbox; reads the database directly, so
+    /// it works while the host is down.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+    /// List scheduled jobs and their runs, or run one now.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DeliveriesCommand {
+    /// Deliveries, newest first.
+    List(DeliveryListArgs),
+    /// Reset dead deliveries to pending, attempts cleared; a running host
+    /// picks them up within a second.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct DeliveryListArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Only deliveries in this status: pending, processing, done or dead.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only this plugin's.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Only this tenant's.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Ids of the deliveries (`dlv_…`).
+    #[arg(required = true)]
+    ids: Vec<String>,
+    /// Also replay deliveries that are done (they will be processed again).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Scheduled jobs with their next due times, and the recent runs; reads
+    /// the database directly.
+    List(JobsListArgs),
+    /// Run a job now through a running host's admin API, with the same
+    /// history and no-overlap rule as a scheduled run.
+    Run(JobRunArgs),
+}
+
+#[derive(Debug, Args)]
+struct JobsListArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Recent runs to show.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct JobRunArgs {
+    /// The plugin that offers the job.
+    plugin: String,
+    /// The job's name.
+    job: String,
+    /// The tenant to run it for.
+    #[arg(long)]
+    tenant: String,
+    /// The running host.
+    #[arg(long, default_value = "http://127.0.0.1:8787")]
+    url: String,
+    /// The admin API's bearer token.
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +161,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Plugins(PluginsCommand::List(args)) => {
             plugins::list(&args.config.config, args.json).await
         }
+        Command::Deliveries(DeliveriesCommand::List(args)) => deliveries::list(args).await,
+        Command::Deliveries(DeliveriesCommand::Replay(args)) => deliveries::replay(args).await,
+        Command::Jobs(JobsCommand::List(args)) => jobs::list(args).await,
+        Command::Jobs(JobsCommand::Run(args)) => jobs::run(args).await,
     };
     match outcome {
         Ok(code) => code,

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::registry::{Registry, Severity};
 use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
 use crate::server::{self, App};
 use crate::services::HostServices;
 use crate::store::Store;
@@ -29,7 +30,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .fixed_clock
         .map_or_else(Clock::system, |secs| Clock::fixed(secs * 1000));
 
-    let store = Store::open(&config.database).await?;
+    let store = Store::open_with(&config.database, config.store_busy_timeout).await?;
     let services = HostServices::new(clock, store)?;
     let runtime = Arc::new(Runtime::new(services.clone(), config.call_timeout)?);
     let registry = Registry::load(&runtime, &config).await;
@@ -43,11 +44,14 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, config.call_timeout);
     tokio::spawn(dispatcher.run());
     tokio::spawn(sweep_kv(services.clone()));
+    let scheduler = Scheduler::new(runtime.clone(), &config);
+    scheduler.start().await;
 
     let app = App {
         runtime,
         max_body_bytes: config.max_body_bytes,
         admin_token,
+        scheduler,
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -1,5 +1,7 @@
 //! The admin API under `/admin/api`, behind a bearer token: plugins and
-//! their problems, the delivery inbox, and plugin actions.
+//! their problems, the delivery inbox and its replay, plugin actions, jobs
+//! and their history, and (only when the host runs on a fixed clock, for
+//! tests) setting the clock.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -16,15 +18,19 @@ use subtle::ConstantTimeEq;
 use super::body::read_limited;
 use super::{ApiError, App};
 use crate::runtime::bindings::types::PluginError;
-use crate::store::{DeliveryFilter, DeliveryStatus};
+use crate::scheduler::JobKey;
+use crate::store::{DeliveryFilter, DeliveryStatus, JobRunFilter, Replay, RunOutcome};
 
 /// Routes of the admin API, all behind the token check.
 pub fn router(app: App) -> Router<App> {
     Router::new()
         .route("/plugins", get(plugins))
         .route("/deliveries", get(deliveries))
+        .route("/deliveries/{id}/replay", post(replay))
         .route("/actions/{plugin}/{tenant}/{action}", post(action))
+        .route("/jobs", get(jobs))
         .route("/jobs/{plugin}/{tenant}/{job}", post(job))
+        .route("/clock", post(set_clock))
         .route_layer(middleware::from_fn_with_state(app, authorize))
 }
 
@@ -178,38 +184,149 @@ pub async fn run_action(
     }
 }
 
-/// Runs a job now, outside its schedule, and answers with its report.
+#[derive(Debug, Deserialize)]
+struct ReplayQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// Resets a dead delivery (a done one with `?force=true`) to pending and
+/// wakes the dispatcher.
+async fn replay(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(query): Query<ReplayQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let services = app.runtime.services();
+    let replayed = services
+        .store
+        .replay_delivery(&id, query.force, services.now_ms())
+        .await
+        .map_err(|e| ApiError::store_unavailable(&e))?;
+    match replayed {
+        Replay::Replayed(delivery) => {
+            tracing::info!(delivery = %id, force = query.force, "delivery replayed");
+            services.inbox_wakeup.notify_one();
+            Ok(Json(json!({ "status": "replayed", "delivery": delivery })))
+        }
+        Replay::NotFound => Err(ApiError::not_found(
+            "not_found",
+            format!("no delivery {id}"),
+        )),
+        Replay::NotReplayable(status) => {
+            let hint = if status == DeliveryStatus::Done {
+                " (force=true replays it)"
+            } else {
+                ""
+            };
+            let message = format!("delivery {id} is {}{hint}", status.as_str());
+            Err(ApiError::conflict("not_replayable", message))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct JobsQuery {
+    plugin: Option<String>,
+    tenant: Option<String>,
+    job: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Every scheduled job with its next due time, and the recent runs.
+async fn jobs(
+    State(app): State<App>,
+    Query(query): Query<JobsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = JobRunFilter {
+        plugin: query.plugin,
+        tenant: query.tenant,
+        job: query.job,
+        limit: query.limit.unwrap_or(50),
+    };
+    let runs = app
+        .runtime
+        .services()
+        .store
+        .list_job_runs(&filter)
+        .await
+        .map_err(|e| ApiError::store_unavailable(&e))?;
+    Ok(Json(json!({ "jobs": app.scheduler.jobs(), "runs": runs })))
+}
+
+/// Runs a job now, outside its schedule, with the same history and
+/// no-overlap rule as a scheduled run, and answers with its report.
 async fn job(
     State(app): State<App>,
     Path((plugin, tenant, job)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let registry = app.runtime.services().registry.load();
-    let Some((loaded, binding)) = registry.binding(&plugin, &tenant) else {
-        let message = format!("tenant {tenant} does not run plugin {plugin}");
-        return Err(ApiError::not_found("unknown_plugin", message));
+    let key = JobKey {
+        plugin,
+        tenant,
+        job,
     };
-    if !loaded.manifest.jobs.iter().any(|j| j.name == job) {
-        return Err(ApiError::not_found(
-            "unknown_job",
-            format!("{plugin} has no job {job}"),
-        ));
-    }
-    match app.runtime.run_job(loaded, binding, job).await {
-        Ok(Ok(report)) => {
-            let counts: serde_json::Map<String, Value> = report
+    let Some(record) = app.scheduler.run_now(&key).await else {
+        let registry = app.runtime.services().registry.load();
+        if registry.binding(&key.plugin, &key.tenant).is_none() {
+            let message = format!("tenant {} does not run plugin {}", key.tenant, key.plugin);
+            return Err(ApiError::not_found("unknown_plugin", message));
+        }
+        let message = format!("{} has no job {}", key.plugin, key.job);
+        return Err(ApiError::not_found("unknown_job", message));
+    };
+    let error = record.end.error.clone().unwrap_or_default();
+    match (record.end.outcome, record.plugin_error) {
+        (RunOutcome::Ok, _) => {
+            let counts: serde_json::Map<String, Value> = record
+                .end
                 .counts
                 .into_iter()
                 .map(|(k, v)| (k, Value::from(v)))
                 .collect();
-            Ok(Json(json!({ "counts": counts, "summary": report.summary })))
+            let summary = record.end.summary.unwrap_or_default();
+            Ok(Json(
+                json!({ "run": record.id, "counts": counts, "summary": summary }),
+            ))
         }
-        Ok(Err(err)) => Err(plugin_error(err)),
-        Err(err) => Err(ApiError::new(
+        (RunOutcome::Skipped, _) => Err(ApiError::conflict("job_running", error)),
+        (_, Some(err)) => Err(plugin_error(err)),
+        (_, None) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "plugin_failed",
-            err.to_string(),
+            error,
         )),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    set_ms: Option<u64>,
+    advance_ms: Option<u64>,
+}
+
+/// Sets or advances a fixed clock (`serve --fixed-clock`), waking the
+/// dispatcher and the scheduler; refused on the system clock.
+async fn set_clock(
+    State(app): State<App>,
+    Json(change): Json<ClockChange>,
+) -> Result<Json<Value>, ApiError> {
+    let clock = &app.runtime.services().clock;
+    let now = clock.now_ms();
+    let target = match (change.set_ms, change.advance_ms) {
+        (Some(at), None) => at,
+        (None, Some(by)) => now.saturating_add(by),
+        _ => {
+            let message = "give exactly one of set_ms and advance_ms";
+            return Err(ApiError::bad_request("invalid_input", message));
+        }
+    };
+    if !clock.set_ms(target) {
+        let message = "the clock can only be set when the host runs with --fixed-clock";
+        return Err(ApiError::conflict("clock_not_fixed", message));
+    }
+    tracing::info!(from_ms = now, to_ms = target, "fixed clock moved");
+    Ok(Json(json!({ "now_ms": target })))
 }
 
 fn plugin_error(err: PluginError) -> ApiError {

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 
 use crate::capabilities::secrets::Secret;
 use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
 pub use error::ApiError;
 
 /// What the handlers share.
@@ -31,6 +32,8 @@ pub struct App {
     pub max_body_bytes: usize,
     /// Bearer token of the admin API, when enabled.
     pub admin_token: Option<Secret>,
+    /// The job scheduler, for runs by hand and the job list.
+    pub scheduler: Arc<Scheduler>,
 }
 
 /// The full router.

@@ -1,0 +1,117 @@
+//! `switchyard deliveries list|replay`: the inbox, read and reset straight
+//! in the database, so they work whether or not the host is running.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use super::{DeliveryListArgs, ReplayArgs};
+use crate::config::Config;
+use crate::store::{DeliveryFilter, DeliveryStatus, Replay, Store};
+
+/// Opens the store the config names.
+pub(super) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open_with(&config.database, config.store_busy_timeout)
+        .await
+        .with_context(|| format!("cannot open the store of {}", config.path.display()))
+}
+
+pub(super) async fn list(args: DeliveryListArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config.config)?;
+    let status = match args.status.as_deref() {
+        None => None,
+        Some(text) => match DeliveryStatus::parse(text) {
+            Some(status) => Some(status),
+            None => bail!("--status {text:?}: use pending, processing, done or dead"),
+        },
+    };
+    let filter = DeliveryFilter {
+        status,
+        plugin: args.plugin,
+        tenant: args.tenant,
+        limit: args.limit,
+    };
+    let store = open_store(&config).await?;
+    let list = store
+        .list_deliveries(&filter)
+        .await
+        .context("cannot list deliveries")?;
+    if args.json {
+        println!("{:#}", serde_json::json!({ "deliveries": list }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<33} {:<10} {:>3} {:<16} {:<10} {:<19} {:<24} {:<18} ERROR",
+        "ID", "STATUS", "TRY", "PLUGIN", "TENANT", "RECEIVED (UTC)", "EVENT", "TYPE"
+    );
+    for d in &list {
+        println!(
+            "{:<33} {:<10} {:>3} {:<16} {:<10} {:<19} {:<24} {:<18} {}",
+            d.id,
+            d.status.as_str(),
+            d.attempts,
+            d.plugin,
+            d.tenant,
+            utc(d.received_at_ms),
+            clip(&d.event_id, 24),
+            clip(&d.event_type, 18),
+            clip(d.last_error.as_deref().unwrap_or("-"), 60),
+        );
+    }
+    println!("{} deliveries", list.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config.config)?;
+    let store = open_store(&config).await?;
+    let now = i64::try_from(crate::capabilities::clock::Clock::system().now_ms()).unwrap_or(0);
+    let mut failed = false;
+    for id in &args.ids {
+        let outcome = store
+            .replay_delivery(id, args.force, now)
+            .await
+            .with_context(|| format!("cannot replay {id}"))?;
+        match outcome {
+            Replay::Replayed(d) => println!(
+                "{id}: replayed ({} for {}/{})",
+                d.event_id, d.plugin, d.tenant
+            ),
+            Replay::NotFound => {
+                failed = true;
+                println!("{id}: no such delivery");
+            }
+            Replay::NotReplayable(status) => {
+                failed = true;
+                let hint = if status == DeliveryStatus::Done {
+                    "; --force replays it"
+                } else {
+                    ""
+                };
+                println!("{id}: not replayed, it is {}{hint}", status.as_str());
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC.
+pub(super) fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// `text` cut to `width` characters, marked with `…` when cut.
+pub(super) fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
