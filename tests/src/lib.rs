@@ -135,6 +135,18 @@ impl HostBuilder {
 
     /// Starts `switchyard serve` and waits until `/health` answers.
     pub async fn start(self) -> Host {
+        let (url, child, logs) = self.spawn();
+        let host = Host {
+            url,
+            child,
+            logs,
+            builder: self,
+        };
+        host.wait_ready().await;
+        host
+    }
+
+    fn spawn(&self) -> (String, Child, Arc<Mutex<Vec<String>>>) {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let config = self.write_config(&listen);
@@ -157,15 +169,7 @@ impl HostBuilder {
         let logs = Arc::new(Mutex::new(Vec::new()));
         collect(child.stdout.take().unwrap(), logs.clone());
         collect(child.stderr.take().unwrap(), logs.clone());
-
-        let host = Host {
-            url: format!("http://{listen}"),
-            child,
-            logs,
-            dir: self.dir,
-        };
-        host.wait_ready().await;
-        host
+        (format!("http://{listen}"), child, logs)
     }
 }
 
@@ -183,7 +187,7 @@ pub struct Host {
     pub url: String,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
-    dir: TempDir,
+    builder: HostBuilder,
 }
 
 impl Host {
@@ -210,7 +214,63 @@ impl Host {
 
     /// The host's folder (config, database, plugins).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.builder.dir.path()
+    }
+
+    /// The SQLite file of the host's store (the default `database`).
+    pub fn database(&self) -> PathBuf {
+        self.dir().join(".switchyard/switchyard.db")
+    }
+
+    /// Kills the host with SIGKILL, as a crash would, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the host (if it still runs) and starts it again on the same
+    /// folder, config and database, on a new port, with `args` to `serve`
+    /// instead of the previous ones when given; waits until ready.
+    pub async fn restart(&mut self, args: Option<&[&str]>) {
+        self.kill();
+        if let Some(args) = args {
+            self.builder.args = args.iter().map(|a| (*a).to_owned()).collect();
+        }
+        let (url, child, logs) = self.builder.spawn();
+        (self.url, self.child, self.logs) = (url, child, logs);
+        self.wait_ready().await;
+    }
+
+    /// Runs `switchyard <args> --config <file>` against this host's folder.
+    pub fn run_command(&self, args: &[&str]) -> std::process::Output {
+        let config = self.dir().join("plugins.toml");
+        let mut command = Command::new(host_binary());
+        command.args(args).arg("--config").arg(config).env_clear();
+        command
+            .envs(self.builder.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
+    }
+
+    /// POSTs JSON to an admin route and returns status and JSON.
+    pub async fn admin_post(
+        &self,
+        path: &str,
+        token: &str,
+        input: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&input)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// POSTs `body` to `path` with `headers`.

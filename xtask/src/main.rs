@@ -26,7 +26,7 @@ const DEMO_SECRETS: [(&str, &str); 5] = [
 /// Plugin workspaces and the components each produces.
 const PLUGIN_WORKSPACES: [(&str, &[&str]); 2] = [
     ("plugins/Cargo.toml", &["stripe_connect"]),
-    ("tests/plugins/Cargo.toml", &["probe"]),
+    ("tests/plugins/Cargo.toml", &["probe", "sleeper", "ticker"]),
 ];
 
 fn main() -> ExitCode {
