@@ -90,10 +90,12 @@ pub(super) async fn run(args: JobRunArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot reach the host at {}", args.url))?;
     let status = response.status();
-    let body: Value = response
-        .json()
+    let bytes = response
+        .bytes()
         .await
-        .with_context(|| format!("{url} did not answer JSON"))?;
+        .with_context(|| format!("no answer from {url}"))?;
+    let body: Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{url} did not answer JSON"))?;
     if status.is_success() {
         let counts = body["counts"].as_object().cloned().unwrap_or_default();
         let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
