@@ -2,6 +2,7 @@
 //! database, and a run now through a running host (the plugin has to run
 //! inside the host).
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -76,19 +77,20 @@ pub(super) async fn list(args: JobsListArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(super) async fn run(args: JobRunArgs) -> anyhow::Result<ExitCode> {
+    let base = match &args.url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => host_url(&args.config.config)?,
+    };
     let url = format!(
-        "{}/admin/api/jobs/{}/{}/{}",
-        args.url.trim_end_matches('/'),
-        args.plugin,
-        args.tenant,
-        args.job
+        "{base}/admin/api/jobs/{}/{}/{}",
+        args.plugin, args.tenant, args.job
     );
     let response = reqwest::Client::new()
         .post(&url)
         .bearer_auth(&args.token)
         .send()
         .await
-        .with_context(|| format!("cannot reach the host at {}", args.url))?;
+        .with_context(|| format!("cannot reach the host at {base}"))?;
     let status = response.status();
     let bytes = response
         .bytes()
@@ -113,4 +115,13 @@ pub(super) async fn run(args: JobRunArgs) -> anyhow::Result<ExitCode> {
     let message = body["message"].as_str().unwrap_or("");
     eprintln!("{} did not run: {code} ({status}): {message}", args.job);
     Ok(ExitCode::FAILURE)
+}
+
+/// The running host's address from the config's `listen`, or the default
+/// address when there is no config file.
+fn host_url(config: &Path) -> anyhow::Result<String> {
+    if !config.exists() {
+        return Ok(format!("http://{}", crate::config::DEFAULT_LISTEN));
+    }
+    Ok(format!("http://{}", Config::load(config)?.listen))
 }

@@ -104,6 +104,8 @@ struct JobsListArgs {
 
 #[derive(Debug, Args)]
 struct JobRunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
     /// The plugin that offers the job.
     plugin: String,
     /// The job's name.
@@ -111,9 +113,10 @@ struct JobRunArgs {
     /// The tenant to run it for.
     #[arg(long)]
     tenant: String,
-    /// The running host.
-    #[arg(long, default_value = "http://127.0.0.1:8787")]
-    url: String,
+    /// The running host; by default the config's `listen` address
+    /// (`http://127.0.0.1:8787` when there is no config file).
+    #[arg(long)]
+    url: Option<String>,
     /// The admin API's bearer token.
     #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
     token: String,
