@@ -403,6 +403,91 @@ pub(super) async fn insert_one(
     Ok(Inserted::New(id))
 }
 
+/// Rows per INSERT statement: 12 parameters each stays far below SQLite's
+/// limit of 32766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Stores many deliveries inside the caller's transaction with one
+/// statement per [`ROWS_PER_STATEMENT`] rows, with the same outcomes as
+/// calling [`insert_one`] on each in order: a repeat of a stored event, or
+/// of one earlier in `batch`, is a duplicate of the stored row.
+pub(super) async fn insert_many(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &[&NewDelivery],
+) -> sqlx::Result<Vec<Inserted>> {
+    let ids: Vec<String> = batch
+        .iter()
+        .map(|d| new_delivery_id(d.received_at_ms))
+        .collect();
+    let mut stored = std::collections::HashSet::new();
+    for (chunk, chunk_ids) in batch
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(ids.chunks(ROWS_PER_STATEMENT))
+    {
+        stored.extend(insert_rows(conn, chunk, chunk_ids).await?);
+    }
+    // Repeats are rare; each costs one lookup of the row that won.
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (d, id) in batch.iter().zip(ids) {
+        if stored.contains(&id) {
+            outcomes.push(Inserted::New(id));
+        } else {
+            outcomes.push(Inserted::Duplicate(existing_id(conn, d).await?));
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Inserts the rows that are not stored yet; returns the ids it stored.
+async fn insert_rows(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &[&NewDelivery],
+    ids: &[String],
+) -> sqlx::Result<Vec<String>> {
+    let mut headers = Vec::with_capacity(batch.len());
+    for d in batch {
+        headers.push(serde_json::to_string(&d.headers).map_err(|e| sqlx::Error::Encode(e.into()))?);
+    }
+    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO deliveries (id, kind, plugin, tenant, event_id, event_type, source, headers,
+             body, status, attempts, received_at, next_attempt_at, updated_at) ",
+    );
+    query.push_values(
+        batch.iter().zip(ids).zip(&headers),
+        |mut row, ((d, id), headers)| {
+            row.push_bind(id)
+                .push_bind(d.kind)
+                .push_bind(&d.plugin)
+                .push_bind(&d.tenant)
+                .push_bind(&d.event_id)
+                .push_bind(&d.event_type)
+                .push_bind(&d.source)
+                .push_bind(headers)
+                .push_bind(&d.body)
+                .push("'pending', 0")
+                .push_bind(d.received_at_ms)
+                .push_bind(d.received_at_ms)
+                .push_bind(d.received_at_ms);
+        },
+    );
+    query.push(" ON CONFLICT (kind, plugin, tenant, event_id) DO NOTHING RETURNING id");
+    let rows = query.build().fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().map(|row| row.get(0)).collect())
+}
+
+async fn existing_id(conn: &mut sqlx::SqliteConnection, d: &NewDelivery) -> sqlx::Result<String> {
+    let row = sqlx::query(
+        "SELECT id FROM deliveries WHERE kind = ? AND plugin = ? AND tenant = ? AND event_id = ?",
+    )
+    .bind(d.kind)
+    .bind(&d.plugin)
+    .bind(&d.tenant)
+    .bind(&d.event_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.get(0))
+}
+
 /// Ids sort by arrival time and carry 64 random bits, so two hosts (or two
 /// requests in the same millisecond) never collide in practice.
 fn new_delivery_id(now_ms: i64) -> String {

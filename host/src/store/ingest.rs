@@ -9,7 +9,7 @@ use std::fmt;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::deliveries::{Inserted, NewDelivery, insert_one};
+use super::deliveries::{Inserted, NewDelivery, insert_many};
 use super::in_write_txn;
 
 /// Inserts waiting for the writer; past this, senders wait their turn.
@@ -109,18 +109,16 @@ async fn store_all(
     sqlx::query("PRAGMA synchronous = FULL")
         .execute(&mut *conn)
         .await?;
-    let stored = in_write_txn(&mut conn, async |conn| {
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for deliveries in jobs {
-            let mut inserted = Vec::with_capacity(deliveries.len());
-            for delivery in deliveries {
-                inserted.push(insert_one(conn, delivery).await?);
-            }
-            outcomes.push(inserted);
-        }
-        Ok(outcomes)
-    })
-    .await;
+    let all: Vec<&NewDelivery> = jobs.iter().flatten().collect();
+    let stored = in_write_txn(&mut conn, async |conn| insert_many(conn, &all).await).await;
+    // Hand each request back its own outcomes, in order.
+    let stored = stored.map(|flat| {
+        let mut flat = flat.into_iter();
+        let per_job = jobs
+            .iter()
+            .map(|job| flat.by_ref().take(job.len()).collect());
+        per_job.collect()
+    });
     let restored = sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut *conn)
         .await;
