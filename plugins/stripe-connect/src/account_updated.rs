@@ -11,6 +11,7 @@ use switchyard_plugin_sdk::{PluginError, clock, kv, log, metrics};
 
 use crate::account::{AccountRecord, AccountUpdate, Onboarding, record_key, status_change};
 use crate::event::StripeEvent;
+use crate::links;
 use crate::medusa::{Medusa, Vendor};
 
 /// Tries at claiming the record before giving up for now: each failed try
@@ -20,6 +21,9 @@ const CLAIM_ATTEMPTS: usize = 5;
 /// Handles one `account.updated` event; the summary says what was done.
 pub fn handle(event: &StripeEvent) -> Result<String, PluginError> {
     let update = AccountUpdate::from_event(event).map_err(PluginError::invalid_input)?;
+    if links::is_deauthorized(&update.account_id)? {
+        return Ok(format!("ignored: {} was deauthorized", update.account_id));
+    }
     let key = record_key(&update.account_id);
     let record = AccountRecord::new(&update, clock::now_ms());
     let claimed = match claim(&key, &record)? {
@@ -116,8 +120,11 @@ fn find_vendor(medusa: &Medusa, update: &AccountUpdate) -> Result<Option<Vendor>
     Ok(vendors.pop())
 }
 
+/// The vendor named in the account's metadata, else the one the plugin
+/// linked the account to (an OAuth account carries no metadata of ours).
 fn hinted_vendor(medusa: &Medusa, update: &AccountUpdate) -> Result<Option<Vendor>, PluginError> {
-    let Some(id) = update.vendor_hint.as_deref() else {
+    let linked = links::link(&update.account_id)?.map(|l| l.vendor_id);
+    let Some(id) = update.vendor_hint.as_deref().or(linked.as_deref()) else {
         return Ok(None);
     };
     let vendor = medusa.vendor(id)?;
