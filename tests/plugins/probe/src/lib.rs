@@ -9,8 +9,8 @@ wit_bindgen::generate!({
 });
 
 use exports::switchyard::plugin::plugin::{
-    CallContext, Delivery, Event, Guest, JobReport, PluginManifest as Manifest, ActionSpec, ConfigKey, Verified,
-    WebhookRequest,
+    ActionSpec, CallContext, ConfigKey, Delivery, Event, Guest, JobReport,
+    PluginManifest as Manifest, Verified, WebhookRequest,
 };
 use serde_json::{Value, json};
 use switchyard::plugin::types::PluginError;
@@ -19,7 +19,10 @@ use switchyard::plugin::{config, events, http, kv, log, secrets};
 struct Probe;
 
 fn action(name: &str) -> ActionSpec {
-    ActionSpec { name: name.into(), description: format!("test action {name}") }
+    ActionSpec {
+        name: name.into(),
+        description: format!("test action {name}"),
+    }
 }
 
 impl Guest for Probe {
@@ -31,7 +34,9 @@ impl Guest for Probe {
             description: "Exercises host capabilities for tests".into(),
             jobs: Vec::new(),
             subscriptions: vec!["probe.ping".into()],
-            actions: ["fetch", "config", "hmac", "kv-get", "kv-set", "emit"].map(action).to_vec(),
+            actions: ["fetch", "config", "hmac", "kv-get", "kv-set", "emit"]
+                .map(action)
+                .to_vec(),
             config: vec![ConfigKey {
                 name: "api_token".into(),
                 secret: true,
@@ -45,18 +50,26 @@ impl Guest for Probe {
 
     fn verify_webhook(_ctx: CallContext, req: WebhookRequest) -> Result<Verified, String> {
         let id = header(&req.headers, "x-probe-id").ok_or("missing x-probe-id")?;
-        Ok(Verified { event_id: id, event_type: "probe.webhook".into() })
+        Ok(Verified {
+            event_id: id,
+            event_type: "probe.webhook".into(),
+        })
     }
 
     fn handle_webhook(_ctx: CallContext, delivery: Delivery) -> Result<String, PluginError> {
         let key = format!("handled/{}", delivery.event_id);
         let count = kv::increment(&key, 1).map_err(|e| PluginError::Retryable(format!("{e:?}")))?;
-        Ok(format!("probe {} handled {} ({count})", env!("CARGO_PKG_VERSION"), delivery.event_id))
+        Ok(format!(
+            "probe {} handled {} ({count})",
+            env!("CARGO_PKG_VERSION"),
+            delivery.event_id
+        ))
     }
 
     fn handle_event(_ctx: CallContext, event: Event) -> Result<String, PluginError> {
         let key = format!("event/{}", event.id);
-        kv::set(&key, event.data.as_bytes(), None).map_err(|e| PluginError::Retryable(format!("{e:?}")))?;
+        kv::set(&key, event.data.as_bytes(), None)
+            .map_err(|e| PluginError::Retryable(format!("{e:?}")))?;
         Ok(format!("stored {}", event.name))
     }
 
@@ -65,7 +78,8 @@ impl Guest for Probe {
     }
 
     fn call_action(ctx: CallContext, name: String, input: String) -> Result<String, PluginError> {
-        let input: Value = serde_json::from_str(&input).map_err(|e| PluginError::InvalidInput(e.to_string()))?;
+        let input: Value =
+            serde_json::from_str(&input).map_err(|e| PluginError::InvalidInput(e.to_string()))?;
         let output = match name.as_str() {
             "fetch" => fetch(&input),
             "config" => json!(config::all()),
@@ -75,13 +89,20 @@ impl Guest for Probe {
             "emit" => emit(&input),
             _ => return Err(PluginError::Unsupported(name)),
         };
-        log::log(log::Level::Info, "probe action", &[("action".into(), name), ("tenant".into(), ctx.tenant)]);
+        log::log(
+            log::Level::Info,
+            "probe action",
+            &[("action".into(), name), ("tenant".into(), ctx.tenant)],
+        );
         Ok(output.to_string())
     }
 }
 
 fn header(headers: &[(String, String)], name: &str) -> Option<String> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
 }
 
 fn text(input: &Value, key: &str) -> String {
@@ -91,7 +112,9 @@ fn text(input: &Value, key: &str) -> String {
 /// `{"url": …, "bearer": secret?}` → `{"status": …, "body": …}` or
 /// `{"error": kind, "message": …}`.
 fn fetch(input: &Value) -> Value {
-    let credential = input["bearer"].as_str().map(|name| http::Credential::Bearer(name.into()));
+    let credential = input["bearer"]
+        .as_str()
+        .map(|name| http::Credential::Bearer(name.into()));
     let request = http::Request {
         method: http::Method::Get,
         url: text(input, "url"),
