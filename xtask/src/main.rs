@@ -26,7 +26,19 @@ const DEMO_SECRETS: [(&str, &str); 5] = [
 /// Plugin workspaces and the components each produces.
 const PLUGIN_WORKSPACES: [(&str, &[&str]); 2] = [
     ("plugins/Cargo.toml", &["stripe_connect"]),
-    ("tests/plugins/Cargo.toml", &["probe"]),
+    (
+        "tests/plugins/Cargo.toml",
+        &[
+            "probe",
+            "spin",
+            "hog",
+            "trap",
+            "panicker",
+            "netprobe",
+            "exfil",
+            "other_wit",
+        ],
+    ),
 ];
 
 fn main() -> ExitCode {
