@@ -16,6 +16,14 @@ use serde_json::{Value, json};
 use switchyard::plugin::types::PluginError;
 use switchyard::plugin::{config, events, http, kv, log, secrets};
 
+/// The version probe reports: a build with the `v2` feature stands in for
+/// a newer release of the same plugin in hot-swap tests.
+const VERSION: &str = if cfg!(feature = "v2") {
+    "0.2.0-test"
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 struct Probe;
 
 fn action(name: &str) -> ActionSpec {
@@ -29,7 +37,7 @@ impl Guest for Probe {
     fn manifest() -> Manifest {
         Manifest {
             name: "probe".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: VERSION.into(),
             wit_version: "0.1.0".into(),
             description: "Exercises host capabilities for tests".into(),
             jobs: Vec::new(),
@@ -60,8 +68,7 @@ impl Guest for Probe {
         let key = format!("handled/{}", delivery.event_id);
         let count = kv::increment(&key, 1).map_err(|e| PluginError::Retryable(format!("{e:?}")))?;
         Ok(format!(
-            "probe {} handled {} ({count})",
-            env!("CARGO_PKG_VERSION"),
+            "probe {VERSION} handled {} ({count})",
             delivery.event_id
         ))
     }
