@@ -21,6 +21,7 @@ use serde_json::json;
 use switchyard_plugin_sdk::{JobReport, PluginError, clock, kv, log, metrics};
 
 use crate::actions::currency;
+use crate::event::is_plain_id;
 use crate::links;
 use crate::medusa::{Medusa, Payout, PayoutUpdate, Vendor};
 use crate::payout_state::{Status, record_key};
@@ -114,27 +115,24 @@ fn settle_payout(
     let attempt_key = format!("payout-attempt/{}", payout.id);
     let attempt = kv::increment(&attempt_key, 0)?.saturating_add(1);
     let key = format!("payout-{}-attempt-{attempt}", payout.id);
-    let group = payout
-        .transfer_group
-        .clone()
-        .filter(|g| crate::event::is_plain_id(g));
+    let group = payout.transfer_group.clone().filter(|g| is_plain_id(g));
     let group = group.unwrap_or_else(|| payout.id.clone());
-    let metadata = vec![
-        ("payout_id", payout.id.clone()),
-        ("vendor_id", payout.vendor_id.clone()),
-    ];
     let spec = Spec {
         amount,
         currency: &currency,
         destination: &account,
         transfer_group: Some(&group),
         source_transaction: None,
-        metadata,
+        metadata: vec![
+            ("payout_id", payout.id.clone()),
+            ("vendor_id", payout.vendor_id.clone()),
+        ],
         idempotency_key: &key,
     };
     match transfer::create(stripe, &spec) {
         Ok(created) => transfer::record(medusa, payout, &created).map(|_| Outcome::Transferred),
         Err(error) if error.is_insufficient_funds() => {
+            // A new key for the next run: Stripe would replay this refusal.
             kv::increment(&attempt_key, 1)?;
             Ok(Outcome::InsufficientFunds)
         }
@@ -159,10 +157,7 @@ fn payable_account(vendor: Option<&Vendor>) -> Result<Option<String>, PluginErro
     let Some(vendor) = vendor.filter(|v| v.is_onboarded()) else {
         return Ok(None);
     };
-    let account = vendor
-        .stripe_account_id
-        .clone()
-        .filter(|a| crate::event::is_plain_id(a));
+    let account = vendor.stripe_account_id.clone().filter(|a| is_plain_id(a));
     match account {
         Some(account) if !links::is_deauthorized(&account)? => Ok(Some(account)),
         _ => Ok(None),

@@ -108,7 +108,13 @@ pub fn create(stripe: &Stripe, spec: &Spec<'_>) -> Result<Value, StripeError> {
         account: None,
     };
     let transfer = stripe.post("/v1/transfers", &form, &write)?;
+    let amount = u64::try_from(spec.amount).unwrap_or_default();
     metrics::counter("stripe_transfers_total", 1, &[]);
+    metrics::counter(
+        "stripe_transferred_minor_units_total",
+        amount,
+        &[("currency", spec.currency)],
+    );
     Ok(transfer)
 }
 
@@ -164,66 +170,92 @@ pub struct Input {
     idempotency_key: Option<String>,
 }
 
-/// The `transfer` action.
+/// The `transfer` action: checks everything, then transfers (or answers
+/// the transfer already made for the payout).
 pub fn action(input: Input) -> Result<String, PluginError> {
     let medusa = Medusa::from_config()?;
     let vendor = vendor(&medusa, &input.vendor_id)?;
-    let account = account_of(&vendor)?;
-    let currency = currency(&input.currency)?;
-    let gross = amount(input.amount, input.amount_decimal.as_deref(), &currency)?;
-    let split =
-        split(gross, input.fee, vendor.commission_rate_bps).map_err(PluginError::invalid_input)?;
     let payout = payout_for(&medusa, &input, &vendor.id)?;
-    if let Some(existing) = payout
+    let existing = payout
         .as_ref()
         .map(|p| recorded_transfer(&p.id))
-        .transpose()?
-        .flatten()
-    {
-        return output(&json!({"transfer_id": existing, "replayed": true}));
+        .transpose()?;
+    if let Some(id) = existing.flatten() {
+        return output(&json!({"transfer_id": id, "replayed": true}));
     }
-    let group = input
-        .transfer_group
-        .as_deref()
-        .or(input.payout_id.as_deref());
-    let group = group.map(|g| plain("transfer_group", g)).transpose()?;
-    let key = idempotency_key(&input, group)?;
-    let source = source_transaction(input.source_transaction.as_deref())?;
-    let mut metadata = vec![
-        ("vendor_id", vendor.id.clone()),
-        ("platform_fee", split.fee.to_string()),
-    ];
-    if let Some(payout) = &payout {
-        metadata.push(("payout_id", payout.id.clone()));
-    }
-    let spec = Spec {
-        amount: split.net,
-        currency: &currency,
-        destination: &account,
-        transfer_group: group,
-        source_transaction: source,
-        metadata,
-        idempotency_key: &key,
-    };
+    let plan = Plan::of(&input, &vendor)?;
+    let spec = plan.spec(&vendor.id, payout.as_ref());
     let transfer = create(&Stripe::from_config()?, &spec)?;
     let id = match &payout {
         Some(payout) => record(&medusa, payout, &transfer)?,
         None => id_field(&transfer, "id", "tr_")?,
     };
-    output(&answer(&id, &account, &currency, split, group))
+    output(&plan.answer(&id))
 }
 
-fn answer(id: &str, account: &str, currency: &str, split: Split, group: Option<&str>) -> Value {
-    json!({
-        "transfer_id": id,
-        "destination": account,
-        "currency": currency,
-        "gross": split.gross,
-        "fee": split.fee,
-        "amount": split.net,
-        "amount_display": money::to_major_string(split.net, currency),
-        "transfer_group": group,
-    })
+/// A checked `transfer` request.
+struct Plan {
+    account: String,
+    currency: String,
+    split: Split,
+    group: Option<String>,
+    key: String,
+    source: Option<String>,
+}
+
+impl Plan {
+    fn of(input: &Input, vendor: &crate::medusa::Vendor) -> Result<Self, PluginError> {
+        let currency = currency(&input.currency)?;
+        let gross = amount(input.amount, input.amount_decimal.as_deref(), &currency)?;
+        let split = split(gross, input.fee, vendor.commission_rate_bps)
+            .map_err(PluginError::invalid_input)?;
+        let group = input
+            .transfer_group
+            .as_deref()
+            .or(input.payout_id.as_deref());
+        let group = group.map(|g| plain("transfer_group", g)).transpose()?;
+        Ok(Self {
+            account: account_of(vendor)?,
+            key: idempotency_key(input, group)?,
+            source: source_transaction(input.source_transaction.as_deref())?.map(str::to_owned),
+            group: group.map(str::to_owned),
+            currency,
+            split,
+        })
+    }
+
+    fn spec(&self, vendor_id: &str, payout: Option<&Payout>) -> Spec<'_> {
+        let mut metadata = vec![
+            ("vendor_id", vendor_id.to_owned()),
+            ("platform_fee", self.split.fee.to_string()),
+        ];
+        if let Some(payout) = payout {
+            metadata.push(("payout_id", payout.id.clone()));
+        }
+        Spec {
+            amount: self.split.net,
+            currency: &self.currency,
+            destination: &self.account,
+            transfer_group: self.group.as_deref(),
+            source_transaction: self.source.as_deref(),
+            metadata,
+            idempotency_key: &self.key,
+        }
+    }
+
+    fn answer(&self, id: &str) -> Value {
+        let (split, currency) = (self.split, self.currency.as_str());
+        json!({
+            "transfer_id": id,
+            "destination": self.account,
+            "currency": currency,
+            "gross": split.gross,
+            "fee": split.fee,
+            "amount": split.net,
+            "amount_display": money::to_major_string(split.net, currency),
+            "transfer_group": self.group,
+        })
+    }
 }
 
 /// The marketplace payout named in the input: it must exist, belong to
