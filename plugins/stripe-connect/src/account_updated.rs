@@ -387,6 +387,22 @@ mod tests {
     }
 
     #[test]
+    fn ignores_an_account_deauthorized_since_and_finds_oauth_links() {
+        let (host, vendors) = setup(vec![vendor("ven_1", None, "pending")], true);
+        links::remember("ven_1", "acct_1", links::Kind::Standard).unwrap();
+        // No metadata names the vendor: the OAuth link does.
+        assert_eq!(
+            handle(&event(10, account("acct_1", true, &[]))).unwrap(),
+            "approved vendor ven_1 (acct_1)"
+        );
+        links::deauthorized("acct_1", 11, Some("ven_1")).unwrap();
+        let summary = handle(&event(12, account("acct_1", false, &["x"]))).unwrap();
+        assert_eq!(summary, "ignored: acct_1 was deauthorized");
+        assert_eq!(status(&vendors, 0), "complete");
+        assert_eq!(posts(&host).len(), 1);
+    }
+
+    #[test]
     fn medusa_outages_are_retryable() {
         let (host, _) = setup(Vec::new(), true);
         host.on_http(|_| Ok(Response::new(503, "")));

@@ -237,14 +237,7 @@ impl Tally {
     }
 
     fn report(&self) -> JobReport {
-        let labels = [
-            "transferred",
-            "skipped",
-            "insufficient_funds",
-            "failed",
-            "deferred",
-        ];
-        let counts = labels
+        let counts = LABELS
             .iter()
             .map(|l| ((*l).to_owned(), self.count(l)))
             .collect();
@@ -256,26 +249,34 @@ impl Tally {
             self.count("failed"),
             self.count("deferred"),
         );
-        if !self.skipped_vendors.is_empty() {
-            let named: Vec<&str> = self
-                .skipped_vendors
-                .iter()
-                .take(MAX_NAMED)
-                .map(String::as_str)
-                .collect();
-            summary.push_str(&format!("; not onboarded: {}", named.join(", ")));
-        }
-        if !self.failures.is_empty() {
-            let named: Vec<&str> = self
-                .failures
-                .iter()
-                .take(MAX_NAMED)
-                .map(String::as_str)
-                .collect();
-            summary.push_str(&format!("; failures: {}", named.join("; ")));
-        }
+        summary.push_str(&named("; not onboarded: ", ", ", &self.skipped_vendors));
+        summary.push_str(&named("; failures: ", "; ", &self.failures));
         JobReport { counts, summary }
     }
+}
+
+/// The counts a run reports, in order; the first four are the job's
+/// contract, `deferred` counts payouts left for the next run by the budget.
+const LABELS: [&str; 5] = [
+    "transferred",
+    "skipped",
+    "insufficient_funds",
+    "failed",
+    "deferred",
+];
+
+/// `prefix` and the first few `names` joined by `separator`; empty when
+/// there are none.
+fn named<'a>(prefix: &str, separator: &str, names: impl IntoIterator<Item = &'a String>) -> String {
+    let first: Vec<&str> = names
+        .into_iter()
+        .take(MAX_NAMED)
+        .map(String::as_str)
+        .collect();
+    if first.is_empty() {
+        return String::new();
+    }
+    format!("{prefix}{}", first.join(separator))
 }
 
 /// Keeps the run's counts for the dashboard.
