@@ -208,6 +208,11 @@ impl Host {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The host's folder (config, database, plugins).
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -267,7 +272,10 @@ impl Host {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let list = self
-                .admin_get(&format!("/admin/api/deliveries?status={status}"), token)
+                .admin_get(
+                    &format!("/admin/api/deliveries?status={status}&limit=1000"),
+                    token,
+                )
                 .await;
             let found = list["deliveries"].as_array().map_or(0, Vec::len);
             if found >= count {

@@ -58,6 +58,10 @@ struct ServeArgs {
 struct ListArgs {
     #[command(flatten)]
     config: ConfigArg,
+    /// Ask the host running at this URL (admin API; the token comes from
+    /// SWITCHYARD_ADMIN_TOKEN) instead of loading the plugins here.
+    #[arg(long, env = "SWITCHYARD_URL")]
+    url: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -69,7 +73,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Check(args) => check::run(&args.config).await,
         Command::Plugins(PluginsCommand::List(args)) => {
-            plugins::list(&args.config.config, args.json).await
+            plugins::list(&args.config.config, args.url.as_deref(), args.json).await
         }
     };
     match outcome {

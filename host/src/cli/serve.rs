@@ -12,6 +12,7 @@ use crate::capabilities::secrets::read_env;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::registry::{Registry, Severity};
+use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::server::{self, App};
 use crate::services::HostServices;
@@ -31,7 +32,11 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let store = Store::open(&config.database).await?;
     let services = HostServices::new(clock, store)?;
-    let runtime = Arc::new(Runtime::new(services.clone(), config.call_timeout)?);
+    let runtime = Arc::new(Runtime::new(
+        services.clone(),
+        config.limits.clone(),
+        config.cache_dir.clone(),
+    )?);
     let registry = Registry::load(&runtime, &config).await;
     report(&registry);
     services.registry.store(Arc::new(registry));
@@ -40,7 +45,12 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("admin_token names an unset environment variable; the admin API is off");
     }
 
-    let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, config.call_timeout);
+    let reloader = Reloader::new(runtime.clone(), args.config.config.clone(), config.clone());
+    let _watcher = reloader
+        .spawn()
+        .context("cannot watch the plugins directory")?;
+    let longest_call = config.limits.longest_timeout();
+    let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, longest_call);
     tokio::spawn(dispatcher.run());
     tokio::spawn(sweep_kv(services.clone()));
 

@@ -67,26 +67,7 @@ fn bearer(headers: &HeaderMap) -> Option<Vec<u8>> {
 }
 
 async fn plugins(State(app): State<App>) -> Json<Value> {
-    let registry = app.runtime.services().registry.load();
-    let plugins: Vec<Value> = registry
-        .plugins()
-        .map(|plugin| {
-            let name = &plugin.manifest.name;
-            let tenants: Vec<&str> = registry
-                .bindings()
-                .filter(|b| &b.plugin == name)
-                .map(|b| b.tenant.as_str())
-                .collect();
-            json!({
-                "manifest": plugin.manifest,
-                "file": plugin.file,
-                "sha256": plugin.digest,
-                "load_ms": plugin.load_time.as_millis() as u64,
-                "tenants": tenants,
-            })
-        })
-        .collect();
-    Json(json!({ "plugins": plugins, "problems": registry.problems() }))
+    Json(app.runtime.services().registry.load().describe())
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,11 +151,7 @@ pub async fn run_action(
             Ok(Json(json!({ "result": result })))
         }
         Ok(Err(err)) => Err(plugin_error(err)),
-        Err(err) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "plugin_failed",
-            err.to_string(),
-        )),
+        Err(err) => Err(ApiError::from_call(plugin, &err)),
     }
 }
 
@@ -204,11 +181,7 @@ async fn job(
             Ok(Json(json!({ "counts": counts, "summary": report.summary })))
         }
         Ok(Err(err)) => Err(plugin_error(err)),
-        Err(err) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "plugin_failed",
-            err.to_string(),
-        )),
+        Err(err) => Err(ApiError::from_call(&plugin, &err)),
     }
 }
 

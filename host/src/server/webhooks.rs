@@ -64,12 +64,7 @@ pub async fn accept(
             return Err(ApiError::bad_request("signature_rejected", reason));
         }
         Err(err) => {
-            let message = format!("plugin {plugin} failed to verify the webhook: {err}");
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plugin_failed",
-                message,
-            ));
+            return Err(ApiError::from_call(plugin, &err));
         }
     };
     if verified.event_id.is_empty() || verified.event_id.len() > MAX_EVENT_ID {

@@ -13,6 +13,7 @@ use exports::switchyard::plugin::plugin::{
     PluginManifest as Manifest, Verified, WebhookRequest,
 };
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
 use switchyard::plugin::types::PluginError;
 use switchyard::plugin::{config, events, http, kv, log, secrets};
 
@@ -42,9 +43,11 @@ impl Guest for Probe {
             description: "Exercises host capabilities for tests".into(),
             jobs: Vec::new(),
             subscriptions: vec!["probe.ping".into()],
-            actions: ["fetch", "config", "hmac", "kv-get", "kv-set", "emit"]
-                .map(action)
-                .to_vec(),
+            actions: [
+                "fetch", "config", "hmac", "kv-get", "kv-set", "emit", "counter",
+            ]
+            .map(action)
+            .to_vec(),
             config: vec![ConfigKey {
                 name: "api_token".into(),
                 secret: true,
@@ -94,6 +97,7 @@ impl Guest for Probe {
             "kv-get" => kv_get(&input),
             "kv-set" => kv_set(&input),
             "emit" => emit(&input),
+            "counter" => counter(),
             _ => return Err(PluginError::Unsupported(name)),
         };
         log::log(
@@ -103,6 +107,13 @@ impl Guest for Probe {
         );
         Ok(output.to_string())
     }
+}
+
+/// Counts calls in guest memory: with a fresh instance per call it always
+/// answers 1, which is what the host test checks.
+fn counter() -> Value {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    json!({ "calls": CALLS.fetch_add(1, Ordering::SeqCst) + 1 })
 }
 
 fn header(headers: &[(String, String)], name: &str) -> Option<String> {
