@@ -228,3 +228,49 @@ async fn a_config_change_applies_without_a_restart_and_sighup_reloads() {
         .is_success()
     );
 }
+
+#[tokio::test]
+async fn a_corrupt_cache_entry_is_rebuilt_not_trusted() {
+    let mut host = probe_host().await;
+    let cache = host.dir().join(".switchyard/cache");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one compiled plugin cached: {entries:?}");
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entries[0], bytes).unwrap();
+
+    host.restart().await;
+    assert!(
+        host.logs()
+            .iter()
+            .any(|l| l.contains("corrupt cache entry")),
+        "corruption unnoticed"
+    );
+    assert_eq!(serving_version(&host).await, "0.1.0");
+    let response = host
+        .post(
+            "/webhooks/probe/acme",
+            &[("x-probe-id", "c1")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // The rebuilt entry is sound: the next start uses it without complaint.
+    let complaints = host
+        .logs()
+        .iter()
+        .filter(|l| l.contains("cache entry"))
+        .count();
+    host.restart().await;
+    let after = host
+        .logs()
+        .iter()
+        .filter(|l| l.contains("cache entry"))
+        .count();
+    assert_eq!(after, complaints, "the rebuilt entry was not trusted");
+}

@@ -199,3 +199,30 @@ async fn a_plugin_built_for_another_wit_version_is_refused_by_name() {
     assert!(!names.contains(&"other-wit"));
     assert!(names.contains(&"probe"));
 }
+
+#[tokio::test]
+async fn a_plugin_out_of_fuel_fails_with_its_own_error() {
+    let config = r#"
+admin_token = { env = "ADMIN_TOKEN" }
+[plugins.spin]
+fuel = 5000000
+timeout_ms = 5000
+[tenants.acme.plugins.spin]
+"#;
+    let host = HostBuilder::new(config)
+        .plugin("spin")
+        .env("ADMIN_TOKEN", ADMIN)
+        .start()
+        .await;
+    let started = Instant::now();
+    let (status, body) = run(&host, "spin", json!({})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("plugin_fuel_exhausted")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "fuel ran out only at the deadline"
+    );
+}

@@ -135,38 +135,43 @@ impl HostBuilder {
 
     /// Starts `switchyard serve` and waits until `/health` answers.
     pub async fn start(self) -> Host {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{}", free_port());
         let config = self.write_config(&listen);
-        let mut command = Command::new(host_binary());
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .args(&self.args);
-        command
-            .env_clear()
-            .env("LOG_LEVEL", "debug")
-            .env("LOG_FORMAT", "json");
-        command.envs(self.env.iter().map(|(k, v)| (k, v)));
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut args = vec!["serve".to_owned(), "--config".to_owned()];
+        args.push(config.display().to_string());
+        args.extend(self.args);
         let logs = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().unwrap(), logs.clone());
-        collect(child.stderr.take().unwrap(), logs.clone());
-
+        let child = spawn_host(&args, &self.env, &logs);
+        let url = format!("http://{listen}");
         let host = Host {
-            url: format!("http://{listen}"),
+            url,
             child,
             logs,
             dir: self.dir,
+            args,
+            env: self.env,
         };
         host.wait_ready().await;
         host
     }
+}
+
+fn spawn_host(args: &[String], env: &[(String, String)], logs: &Arc<Mutex<Vec<String>>>) -> Child {
+    let mut command = Command::new(host_binary());
+    command
+        .args(args)
+        .env_clear()
+        .env("LOG_LEVEL", "debug")
+        .env("LOG_FORMAT", "json");
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    collect(child.stdout.take().unwrap(), logs.clone());
+    collect(child.stderr.take().unwrap(), logs.clone());
+    child
 }
 
 fn collect(stream: impl std::io::Read + Send + 'static, logs: Arc<Mutex<Vec<String>>>) {
@@ -184,9 +189,20 @@ pub struct Host {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
     dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Host {
+    /// Kills the host (SIGKILL: no clean shutdown) and starts it again on the
+    /// same folder, config and address. The log keeps both runs.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_host(&self.args, &self.env, &self.logs);
+        self.wait_ready().await;
+    }
+
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
