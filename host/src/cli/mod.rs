@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand.
 
+mod actions;
 mod check;
 mod plugins;
+mod remote;
 mod serve;
 
 use std::net::SocketAddr;
@@ -27,6 +29,33 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Run plugin actions on a running host.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ActionsCommand {
+    /// Call an action, e.g. `actions call stripe-connect balance --tenant demo`.
+    /// The token comes from SWITCHYARD_ADMIN_TOKEN.
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// The plugin, e.g. `stripe-connect`.
+    plugin: String,
+    /// The action, as the plugin's manifest names it.
+    action: String,
+    /// The tenant to run it for.
+    #[arg(long)]
+    tenant: String,
+    /// The action's input, as JSON.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// The running host.
+    #[arg(long, env = "SWITCHYARD_URL", default_value = remote::DEFAULT_URL)]
+    url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +101,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Check(args) => check::run(&args.config).await,
+        Command::Actions(ActionsCommand::Call(a)) => {
+            actions::call(&a.url, &a.plugin, &a.tenant, &a.action, &a.input).await
+        }
         Command::Plugins(PluginsCommand::List(args)) => {
             plugins::list(&args.config.config, args.url.as_deref(), args.json).await
         }

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
 use serde_json::Value;
 
+use super::remote::admin_request;
 use crate::capabilities::clock::Clock;
 use crate::config::Config;
 use crate::registry::Registry;
@@ -33,7 +33,7 @@ pub(super) async fn list(
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     let listing = match url {
-        Some(url) => fetch_listing(url).await?,
+        Some(url) => admin_request(url, "plugins", None).await?,
         None => load_offline(config_path).await?.1.describe(),
     };
     if as_json {
@@ -42,30 +42,6 @@ pub(super) async fn list(
         print_table(&listing);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn fetch_listing(url: &str) -> anyhow::Result<Value> {
-    let token = std::env::var("SWITCHYARD_ADMIN_TOKEN")
-        .context("set SWITCHYARD_ADMIN_TOKEN to the host's admin token")?;
-    let endpoint = format!("{}/admin/api/plugins", url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .get(&endpoint)
-        .bearer_auth(token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {endpoint}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{endpoint} answered no JSON"))?;
-    if !status.is_success() {
-        bail!(
-            "{endpoint} answered {status}: {}",
-            body["message"].as_str().unwrap_or("")
-        );
-    }
-    Ok(body)
 }
 
 fn print_table(listing: &Value) {
