@@ -231,7 +231,10 @@ struct RawTenantPlugin {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a secret reference such as { env = \"VAR\" }"
+)]
 struct RawSecret {
     env: String,
     #[serde(default)]

@@ -246,8 +246,9 @@ impl Registry {
                 .config_key(&gone.name)
                 .is_some_and(|k| k.required);
             let text = format!(
-                "secret {} is not set: environment variable {} is missing or empty",
-                gone.name, gone.env
+                "secret {} is not set: environment variable {} is missing or empty \
+                 ({prefix}.secrets.{})",
+                gone.name, gone.env, gone.name
             );
             if required {
                 errors.push(text)

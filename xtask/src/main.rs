@@ -71,7 +71,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` says where the checkout is at run time; the compile-time
+    // value would point at another checkout sharing this target dir.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     manifest_dir
         .parent()
         .map_or(manifest_dir.clone(), Path::to_path_buf)

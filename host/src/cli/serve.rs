@@ -41,8 +41,11 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     report(&registry);
     services.registry.store(Arc::new(registry));
     let admin_token = config.admin_token.as_ref().and_then(|r| read_env(&r.env));
-    if config.admin_token.is_some() && admin_token.is_none() {
-        tracing::warn!("admin_token names an unset environment variable; the admin API is off");
+    if let (Some(reference), None) = (&config.admin_token, &admin_token) {
+        tracing::warn!(variable = %reference.env, "admin_token is not set; the admin API is off");
+    }
+    if admin_token.as_ref().is_some_and(|token| token.is_demo()) {
+        tracing::warn!("the admin API answers to the published demo token");
     }
 
     let reloader = Reloader::new(runtime.clone(), args.config.config.clone(), config.clone());

@@ -2,6 +2,7 @@
 //! their problems, the delivery inbox, and plugin actions.
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -40,7 +41,8 @@ async fn authorize(
 /// Refuses a request without the admin bearer token.
 pub fn check_token(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &app.admin_token else {
-        let message = "the admin API is off: set admin_token in plugins.toml";
+        let message =
+            "the admin API is off: admin_token is not configured or its variable is unset";
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "admin_disabled",
@@ -63,7 +65,11 @@ pub fn check_token(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 
 fn bearer(headers: &HeaderMap) -> Option<Vec<u8>> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-    value.strip_prefix(b"Bearer ").map(<[u8]>::to_vec)
+    // The scheme name is case-insensitive (RFC 9110); the token is not.
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| token.to_vec())
 }
 
 async fn plugins(State(app): State<App>) -> Json<Value> {
@@ -80,8 +86,9 @@ struct DeliveryQuery {
 
 async fn deliveries(
     State(app): State<App>,
-    Query(query): Query<DeliveryQuery>,
+    query: Result<Query<DeliveryQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let status = match query.status.as_deref() {
         None => None,
         Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
@@ -121,10 +128,8 @@ pub async fn run_action(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let registry = app.runtime.services().registry.load();
-    let Some((loaded, binding)) = registry.binding(plugin, tenant) else {
-        let message = format!("tenant {tenant} does not run plugin {plugin}");
-        return Err(ApiError::not_found("unknown_plugin", message));
-    };
+    let (loaded, binding) = super::lookup(&registry, plugin, tenant)?;
+    let (loaded, binding) = (&loaded, &binding);
     if !loaded.manifest.actions.iter().any(|a| a.name == action) {
         return Err(ApiError::not_found(
             "unknown_action",
@@ -161,10 +166,8 @@ async fn job(
     Path((plugin, tenant, job)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let registry = app.runtime.services().registry.load();
-    let Some((loaded, binding)) = registry.binding(&plugin, &tenant) else {
-        let message = format!("tenant {tenant} does not run plugin {plugin}");
-        return Err(ApiError::not_found("unknown_plugin", message));
-    };
+    let (loaded, binding) = super::lookup(&registry, &plugin, &tenant)?;
+    let (loaded, binding) = (&loaded, &binding);
     if !loaded.manifest.jobs.iter().any(|j| j.name == job) {
         return Err(ApiError::not_found(
             "unknown_job",
