@@ -5,6 +5,8 @@
 //! Needs the plugins built: `cargo xtask plugins`, then
 //! `cargo bench -p switchyard --bench plugin_call`.
 
+#![expect(missing_docs, reason = "criterion's macros generate undocumented functions")]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
