@@ -386,3 +386,34 @@ async fn a_bad_plugin_file_is_named_and_the_others_still_serve() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_calls_actions_on_a_running_host() {
+    let host = probe_host().await;
+    let cli = |action: &str, input: &str| {
+        std::process::Command::new(switchyard_tests::host_binary())
+            .args([
+                "actions", "call", "probe", action, "--tenant", "acme", "--url", &host.url,
+            ])
+            .args(["--input", input])
+            .env("SWITCHYARD_ADMIN_TOKEN", ADMIN)
+            .output()
+            .unwrap()
+    };
+    let output = cli("kv-set", r#"{"key": "from-cli", "value": "yes"}"#);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["ok"], true);
+    let (_, stored) = host
+        .action(ADMIN, "probe/acme/kv-get", json!({ "key": "from-cli" }))
+        .await;
+    assert_eq!(stored["result"]["value"], "yes");
+
+    let refused = cli("no-such-action", "{}");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown_action"));
+}

@@ -192,7 +192,7 @@ async fn the_cli_lists_and_replays_dead_deliveries_while_the_host_is_down() {
     assert!(text.contains(&format!("{id}: replayed")), "{text}");
     assert!(text.contains("dlv_missing: no such delivery"), "{text}");
 
-    host.restart(None).await;
+    host.restart().await;
     delivery_when(&host, "evt-cli", |d| d["status"] == "done").await;
     assert_eq!(counter(&host, "evt-cli").await, "1");
 }
@@ -343,7 +343,7 @@ async fn every_acknowledged_webhook_is_processed_exactly_once_across_kills() {
         for poster in posters {
             poster.await.unwrap();
         }
-        host.restart(None).await;
+        host.restart().await;
     }
 
     let mut db = open_db(&host).await;

@@ -205,7 +205,7 @@ missed = "run-once"
     }
 
     // Down from 11:00 to 15:30: 12:00, 13:00, 14:00 and 15:00 were missed.
-    host.restart(Some(&["--fixed-clock", &AFTERNOON.to_string()]))
+    host.restart_with_args(&["--fixed-clock", &AFTERNOON.to_string()])
         .await;
     let three_pm_ms = 1_780_326_000_000_i64;
     let list = runs_when(&host, "ticker", "skips", |runs| runs.len() >= 2).await;

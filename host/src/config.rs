@@ -58,6 +58,89 @@ pub struct Config {
     pub admin_token: Option<SecretRef>,
     /// Tenants by name.
     pub tenants: BTreeMap<String, Tenant>,
+    /// Limits of each plugin, with the defaults for those not named.
+    pub limits: LimitsTable,
+    /// Where compiled plugins are cached between runs.
+    pub cache_dir: PathBuf,
+}
+
+/// Limits of every plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsTable {
+    /// For plugins without a `[plugins.NAME]` table.
+    pub default: PluginLimits,
+    /// By plugin name.
+    pub plugins: BTreeMap<String, PluginLimits>,
+}
+
+impl LimitsTable {
+    /// The longest call deadline of any plugin.
+    pub fn longest_timeout(&self) -> Duration {
+        let named = self.plugins.values().map(|l| l.timeout);
+        named.fold(self.default.timeout, Duration::max)
+    }
+
+    /// The limits of `plugin`.
+    pub fn of(&self, plugin: &str) -> &PluginLimits {
+        self.plugins.get(plugin).unwrap_or(&self.default)
+    }
+}
+
+/// What one plugin may use. Every limit hit is a typed error, a metric and a
+/// log line naming the plugin and tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Wall-clock deadline of one call, host calls included.
+    pub timeout: Duration,
+    /// Largest linear memory of one instance.
+    pub memory_bytes: usize,
+    /// Fuel (roughly, wasm instructions) per call; none for no limit.
+    pub fuel: Option<u64>,
+    /// Instances of this plugin running at once.
+    pub max_concurrency: usize,
+    /// Of those, how many one tenant may hold, so a busy tenant leaves room
+    /// for the others.
+    pub max_concurrency_per_tenant: usize,
+    /// Calls that may wait for a slot; more are refused at once.
+    pub queue: usize,
+    /// How long a call waits for a slot before giving up.
+    pub queue_timeout: Duration,
+}
+
+/// Instances of one plugin at once, unless configured.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
+
+/// Memory of one instance, unless configured.
+pub const DEFAULT_MEMORY_MB: usize = 64;
+
+/// The most memory a plugin may be given: the pooling allocator reserves
+/// address space for this much per slot.
+pub const MAX_MEMORY_MB: usize = 1024;
+
+/// Waiting calls per plugin, unless configured.
+pub const DEFAULT_QUEUE: usize = 256;
+
+/// How long a call waits for a slot, unless configured.
+pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 5_000;
+
+impl PluginLimits {
+    fn defaults(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            memory_bytes: DEFAULT_MEMORY_MB * 1024 * 1024,
+            fuel: None,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_concurrency_per_tenant: per_tenant_share(DEFAULT_MAX_CONCURRENCY),
+            queue: DEFAULT_QUEUE,
+            queue_timeout: Duration::from_millis(DEFAULT_QUEUE_TIMEOUT_MS),
+        }
+    }
+}
+
+/// Three quarters of the slots: one tenant can be busy without shutting the
+/// others out.
+fn per_tenant_share(max: usize) -> usize {
+    (max * 3 / 4).max(1)
 }
 
 /// One tenant: a marketplace (or one of its environments).
@@ -124,8 +207,23 @@ struct RawConfig {
     max_attempts: Option<u32>,
     store_busy_timeout_ms: Option<u64>,
     admin_token: Option<RawSecret>,
+    cache_dir: Option<PathBuf>,
     #[serde(default)]
     tenants: BTreeMap<String, RawTenant>,
+    #[serde(default)]
+    plugins: BTreeMap<String, RawLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    timeout_ms: Option<u64>,
+    memory_mb: Option<usize>,
+    fuel: Option<u64>,
+    max_concurrency: Option<usize>,
+    max_concurrency_per_tenant: Option<usize>,
+    queue: Option<usize>,
+    queue_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,7 +264,10 @@ struct RawTenantPlugin {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a secret reference such as { env = \"VAR\" }"
+)]
 struct RawSecret {
     env: String,
     #[serde(default)]
@@ -213,6 +314,15 @@ fn build(file: &str, base: &Path, raw: RawConfig) -> anyhow::Result<Config> {
         .map(|secret| secret_ref(file, "admin_token", secret))
         .transpose()?;
 
+    let timeout = Duration::from_millis(call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS));
+    let default = PluginLimits::defaults(timeout);
+    let mut plugins = BTreeMap::new();
+    for (name, limits) in raw.plugins {
+        check_name(file, "plugins", &name)?;
+        let limits = build_limits(file, &format!("plugins.{name}"), &default, limits)?;
+        plugins.insert(name, limits);
+    }
+
     let mut tenants = BTreeMap::new();
     for (name, tenant) in raw.tenants {
         let tenant = build_tenant(file, name.clone(), tenant)?;
@@ -225,11 +335,51 @@ fn build(file: &str, base: &Path, raw: RawConfig) -> anyhow::Result<Config> {
         database,
         listen,
         max_body_bytes: max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-        call_timeout: Duration::from_millis(call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS)),
+        call_timeout: timeout,
         max_attempts: max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
         store_busy_timeout: busy_ms.map_or(DEFAULT_BUSY_TIMEOUT, Duration::from_millis),
         admin_token,
         tenants,
+        limits: LimitsTable { default, plugins },
+        cache_dir: base.join(
+            raw.cache_dir
+                .unwrap_or_else(|| PathBuf::from(".switchyard/cache")),
+        ),
+    })
+}
+
+fn build_limits(
+    file: &str,
+    table: &str,
+    default: &PluginLimits,
+    raw: RawLimits,
+) -> anyhow::Result<PluginLimits> {
+    let key = |name: &str| format!("{table}.{name}");
+    let timeout_ms = positive(file, &key("timeout_ms"), raw.timeout_ms)?;
+    let memory_mb = positive(file, &key("memory_mb"), raw.memory_mb)?;
+    if memory_mb.is_some_and(|mb| mb > MAX_MEMORY_MB) {
+        bail!(
+            "{file}: key `{}` must be at most {MAX_MEMORY_MB}",
+            key("memory_mb")
+        );
+    }
+    let fuel = positive(file, &key("fuel"), raw.fuel)?;
+    let max = positive(file, &key("max_concurrency"), raw.max_concurrency)?;
+    let max = max.unwrap_or(default.max_concurrency);
+    let per_tenant = positive(
+        file,
+        &key("max_concurrency_per_tenant"),
+        raw.max_concurrency_per_tenant,
+    )?;
+    let queue_timeout_ms = positive(file, &key("queue_timeout_ms"), raw.queue_timeout_ms)?;
+    Ok(PluginLimits {
+        timeout: timeout_ms.map_or(default.timeout, Duration::from_millis),
+        memory_bytes: memory_mb.map_or(default.memory_bytes, |mb| mb * 1024 * 1024),
+        fuel,
+        max_concurrency: max,
+        max_concurrency_per_tenant: per_tenant.unwrap_or_else(|| per_tenant_share(max)).min(max),
+        queue: raw.queue.unwrap_or(default.queue),
+        queue_timeout: queue_timeout_ms.map_or(default.queue_timeout, Duration::from_millis),
     })
 }
 
@@ -501,6 +651,23 @@ mod tests {
             let err = format!("{:#}", parse(&text).expect_err(&text));
             assert!(err.contains(key), "{key} not in {err}");
         }
+    }
+
+    #[test]
+    fn plugin_limits_override_the_defaults() {
+        let text = "plugins_dir = \"p\"\ncall_timeout_ms = 2000\n\
+                    [plugins.spin]\ntimeout_ms = 50\nmemory_mb = 8\nmax_concurrency = 4";
+        let config = parse(text).expect("valid");
+        let spin = config.limits.of("spin");
+        assert_eq!(spin.timeout, Duration::from_millis(50));
+        assert_eq!(spin.memory_bytes, 8 * 1024 * 1024);
+        assert_eq!(
+            (spin.max_concurrency, spin.max_concurrency_per_tenant),
+            (4, 3)
+        );
+        assert_eq!(config.limits.of("other").timeout, Duration::from_secs(2));
+        let err = parse("plugins_dir = \"p\"\n[plugins.x]\nmemory_mb = 4096").expect_err("too big");
+        assert!(format!("{err:#}").contains("plugins.x.memory_mb"));
     }
 
     #[test]

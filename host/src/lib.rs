@@ -10,6 +10,7 @@ pub mod config;
 pub mod dispatch;
 pub mod inbox;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod scheduler;
 pub mod server;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::capabilities::addresses::AddressPolicy;
 use crate::capabilities::http::HttpClient;
@@ -104,8 +105,17 @@ impl Registry {
     /// Loads every plugin in the configured directory and binds it to the
     /// tenants that enable it.
     pub async fn load(runtime: &Runtime, config: &Config) -> Self {
+        Self::reload(runtime, config, &Self::default()).await
+    }
+
+    /// Like [`Registry::load`], reusing `previous`'s plugins whose files did
+    /// not change, and keeping a previous version serving when its file was
+    /// replaced by one that fails to load.
+    pub async fn reload(runtime: &Runtime, config: &Config, previous: &Registry) -> Self {
         let mut registry = Self::default();
-        registry.load_plugins(runtime, &config.plugins_dir).await;
+        registry
+            .load_plugins(runtime, &config.plugins_dir, previous)
+            .await;
         let file = config.path.display().to_string();
         for tenant in config.tenants.values() {
             registry.bind_tenant(&file, tenant);
@@ -113,7 +123,7 @@ impl Registry {
         registry
     }
 
-    async fn load_plugins(&mut self, runtime: &Runtime, dir: &Path) {
+    async fn load_plugins(&mut self, runtime: &Runtime, dir: &Path, previous: &Registry) {
         let files = match plugin_files(dir) {
             Ok(files) => files,
             Err(err) => {
@@ -123,16 +133,40 @@ impl Registry {
             }
         };
         for file in files {
+            let serving = previous.plugins.values().find(|p| p.file == file).cloned();
+            let digest = file_digest(&file);
+            let unchanged = serving
+                .as_ref()
+                .filter(|p| digest.as_deref() == Some(&p.digest));
+            if let Some(plugin) = unchanged {
+                self.add_plugin(plugin.clone());
+                continue;
+            }
             match runtime.load(&file).await {
-                Ok(plugin) => self.add_plugin(plugin),
-                Err(err) => {
-                    self.problem(Severity::Error, None, None, Some(file), format!("{err:#}"))
-                }
+                Ok(plugin) => self.add_plugin(Arc::new(plugin)),
+                Err(err) => self.keep_serving(file, serving, &err),
             }
         }
     }
 
-    fn add_plugin(&mut self, plugin: Plugin) {
+    /// A file that no longer loads: report it, and keep the version loaded
+    /// from it before, if any, so its tenants are not left without it.
+    fn keep_serving(&mut self, file: PathBuf, serving: Option<Arc<Plugin>>, err: &anyhow::Error) {
+        let Some(old) = serving else {
+            self.problem(Severity::Error, None, None, Some(file), format!("{err:#}"));
+            return;
+        };
+        let name = old.manifest.name.clone();
+        let message = format!(
+            "{err:#}; still serving the previous version {} (sha256 {})",
+            old.manifest.version,
+            &old.digest[..12]
+        );
+        self.problem(Severity::Error, Some(&name), None, Some(file), message);
+        self.add_plugin(old);
+    }
+
+    fn add_plugin(&mut self, plugin: Arc<Plugin>) {
         let name = plugin.manifest.name.clone();
         if let Some(first) = self.plugins.get(&name) {
             let message = format!(
@@ -143,16 +177,12 @@ impl Registry {
                 Severity::Error,
                 Some(&name),
                 None,
-                Some(plugin.file),
+                Some(plugin.file.clone()),
                 message,
             );
             return;
         }
-        tracing::info!(
-            plugin = %name, version = %plugin.manifest.version, file = %plugin.file.display(),
-            load_ms = plugin.load_time.as_millis() as u64, "plugin loaded"
-        );
-        self.plugins.insert(name, Arc::new(plugin));
+        self.plugins.insert(name, plugin);
     }
 
     fn bind_tenant(&mut self, file: &str, tenant: &Tenant) {
@@ -216,8 +246,9 @@ impl Registry {
                 .config_key(&gone.name)
                 .is_some_and(|k| k.required);
             let text = format!(
-                "secret {} is not set: environment variable {} is missing or empty",
-                gone.name, gone.env
+                "secret {} is not set: environment variable {} is missing or empty \
+                 ({prefix}.secrets.{})",
+                gone.name, gone.env, gone.name
             );
             if required {
                 errors.push(text)
@@ -352,6 +383,32 @@ impl Registry {
         self.events_secrets.get(tenant)
     }
 
+    /// Plugins with their manifests, files and tenants, and the problems:
+    /// what the admin API and `plugins list` show.
+    pub fn describe(&self) -> serde_json::Value {
+        let plugins: Vec<serde_json::Value> = self
+            .plugins
+            .values()
+            .map(|plugin| {
+                let name = &plugin.manifest.name;
+                let tenants: Vec<&str> = self
+                    .bindings
+                    .keys()
+                    .filter(|(p, _)| p == name)
+                    .map(|(_, t)| t.as_str())
+                    .collect();
+                serde_json::json!({
+                    "manifest": plugin.manifest,
+                    "file": plugin.file,
+                    "sha256": plugin.digest,
+                    "load_ms": plugin.load_time.as_millis() as u64,
+                    "tenants": tenants,
+                })
+            })
+            .collect();
+        serde_json::json!({ "plugins": plugins, "problems": self.problems })
+    }
+
     /// Everything found wrong while loading.
     pub fn problems(&self) -> &[Problem] {
         &self.problems
@@ -381,6 +438,12 @@ impl Registry {
         }
         found
     }
+}
+
+/// SHA-256 of a file, hex; none when it cannot be read.
+fn file_digest(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(hex::encode(Sha256::digest(bytes)))
 }
 
 /// `.wasm` files directly in `dir`, sorted. Hidden files and names with a

@@ -10,8 +10,6 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::runtime::CallError;
-
 /// Distinct label sets one plugin metric may have; past it, new series are
 /// dropped, so a plugin labelling by order id cannot exhaust memory.
 pub const MAX_SERIES_PER_METRIC: usize = 500;
@@ -129,20 +127,14 @@ impl Metrics {
     }
 
     /// Counts one plugin call.
-    pub fn observe_call<T>(
-        &self,
-        plugin: &str,
-        export: &str,
-        result: &Result<T, CallError>,
-        elapsed: Duration,
-    ) {
-        let outcome = result.as_ref().map_or_else(CallError::kind, |_| "ok");
+    pub fn observe_call(&self, plugin: &str, export: &str, outcome: &str, elapsed: Duration) {
         self.plugin_calls
             .with_label_values(&[plugin, export, outcome])
             .inc();
+        let seconds = elapsed.as_secs_f64();
         self.plugin_call_seconds
             .with_label_values(&[plugin, export])
-            .observe(elapsed.as_secs_f64());
+            .observe(seconds);
     }
 
     /// Counts one outbound request.

@@ -105,6 +105,7 @@ impl Medusa {
         let shared = Arc::new(routes::Shared {
             store: Mutex::new(store),
             api_key: config.api_key,
+            faults: Mutex::default(),
         });
         let recorder = Recorder::default();
         let router = routes::router(shared.clone(), recorder.clone());
@@ -225,6 +226,19 @@ impl Medusa {
     /// Adds or replaces a product (free-form JSON object).
     pub fn insert_product(&self, product: Value) -> anyhow::Result<Value> {
         lock(&self.shared.store).insert_product(product)
+    }
+
+    /// Makes the next `count` requests of `method` on exactly `path` fail
+    /// with a 500 `database_error` (after authentication, recorded like
+    /// any other), as a backend that crashed mid-way would: for tests of
+    /// what a plugin does when a write-back is lost.
+    pub fn fail_next(&self, method: &str, path: &str, count: u32) {
+        let fault = routes::Fault {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            remaining: count,
+        };
+        lock(&self.shared.faults).push(fault);
     }
 
     /// Adds or replaces an order (free-form JSON object; a vendor's child

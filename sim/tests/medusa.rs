@@ -191,3 +191,23 @@ async fn starts_empty_without_the_demo_seed() {
     assert_eq!(vendor["status"], "active");
     assert!(medusa.insert_vendor(json!({"nmae": "typo"})).is_err());
 }
+
+#[tokio::test]
+async fn fail_next_answers_500_the_asked_number_of_times_then_recovers() {
+    let medusa = demo().await;
+    let path = "/admin/payouts/payout_01DEMO";
+    medusa.fail_next("POST", path, 1);
+    let body = json!({"status": "transferred", "stripe_transfer_id": "tr_1"});
+    let (status, answer) = post(&medusa, path, &body).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer["type"], "database_error");
+    assert_eq!(
+        medusa.payout("payout_01DEMO").expect("seeded")["status"],
+        "pending"
+    );
+    // Reads of the same path are not affected, and the next write works.
+    assert_eq!(get(&medusa, path).await.0, StatusCode::OK);
+    let (status, answer) = post(&medusa, path, &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["payout"]["status"], "transferred");
+}

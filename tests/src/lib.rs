@@ -135,42 +135,43 @@ impl HostBuilder {
 
     /// Starts `switchyard serve` and waits until `/health` answers.
     pub async fn start(self) -> Host {
-        let (url, child, logs) = self.spawn();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let config = self.write_config(&listen);
+        let mut args = vec!["serve".to_owned(), "--config".to_owned()];
+        args.push(config.display().to_string());
+        args.extend(self.args);
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let child = spawn_host(&args, &self.env, &logs);
+        let url = format!("http://{listen}");
         let host = Host {
             url,
             child,
             logs,
-            builder: self,
+            dir: self.dir,
+            args,
+            env: self.env,
         };
         host.wait_ready().await;
         host
     }
+}
 
-    fn spawn(&self) -> (String, Child, Arc<Mutex<Vec<String>>>) {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let config = self.write_config(&listen);
-        let mut command = Command::new(host_binary());
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .args(&self.args);
-        command
-            .env_clear()
-            .env("LOG_LEVEL", "debug")
-            .env("LOG_FORMAT", "json");
-        command.envs(self.env.iter().map(|(k, v)| (k, v)));
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().unwrap(), logs.clone());
-        collect(child.stderr.take().unwrap(), logs.clone());
-        (format!("http://{listen}"), child, logs)
-    }
+fn spawn_host(args: &[String], env: &[(String, String)], logs: &Arc<Mutex<Vec<String>>>) -> Child {
+    let mut command = Command::new(host_binary());
+    command
+        .args(args)
+        .env_clear()
+        .env("LOG_LEVEL", "debug")
+        .env("LOG_FORMAT", "json");
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    collect(child.stdout.take().unwrap(), logs.clone());
+    collect(child.stderr.take().unwrap(), logs.clone());
+    child
 }
 
 fn collect(stream: impl std::io::Read + Send + 'static, logs: Arc<Mutex<Vec<String>>>) {
@@ -187,10 +188,21 @@ pub struct Host {
     pub url: String,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
-    builder: HostBuilder,
+    dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Host {
+    /// Kills the host (SIGKILL: no clean shutdown) and starts it again on the
+    /// same folder, config and address. The log keeps both runs.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_host(&self.args, &self.env, &self.logs);
+        self.wait_ready().await;
+    }
+
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -212,9 +224,14 @@ impl Host {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The host's folder (config, database, plugins).
     pub fn dir(&self) -> &Path {
-        self.builder.dir.path()
+        self.dir.path()
     }
 
     /// The SQLite file of the host's store (the default `database`).
@@ -228,17 +245,12 @@ impl Host {
         let _ = self.child.wait();
     }
 
-    /// Kills the host (if it still runs) and starts it again on the same
-    /// folder, config and database, on a new port, with `args` to `serve`
-    /// instead of the previous ones when given; waits until ready.
-    pub async fn restart(&mut self, args: Option<&[&str]>) {
-        self.kill();
-        if let Some(args) = args {
-            self.builder.args = args.iter().map(|a| (*a).to_owned()).collect();
-        }
-        let (url, child, logs) = self.builder.spawn();
-        (self.url, self.child, self.logs) = (url, child, logs);
-        self.wait_ready().await;
+    /// Like [`Host::restart`], with `serve_args` after `serve --config …`
+    /// instead of the ones it was started with.
+    pub async fn restart_with_args(&mut self, serve_args: &[&str]) {
+        self.args.truncate(3);
+        self.args.extend(serve_args.iter().map(|a| (*a).to_owned()));
+        self.restart().await;
     }
 
     /// Runs `switchyard <args> --config <file>` against this host's folder.
@@ -247,7 +259,7 @@ impl Host {
         let mut command = Command::new(host_binary());
         command.args(args).arg("--config").arg(config).env_clear();
         command
-            .envs(self.builder.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
@@ -327,7 +339,10 @@ impl Host {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let list = self
-                .admin_get(&format!("/admin/api/deliveries?status={status}"), token)
+                .admin_get(
+                    &format!("/admin/api/deliveries?status={status}&limit=1000"),
+                    token,
+                )
                 .await;
             let found = list["deliveries"].as_array().map_or(0, Vec::len);
             if found >= count {

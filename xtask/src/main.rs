@@ -26,8 +26,28 @@ const DEMO_SECRETS: [(&str, &str); 5] = [
 /// Plugin workspaces and the components each produces.
 const PLUGIN_WORKSPACES: [(&str, &[&str]); 2] = [
     ("plugins/Cargo.toml", &["stripe_connect"]),
-    ("tests/plugins/Cargo.toml", &["probe", "sleeper", "ticker"]),
+    (
+        "tests/plugins/Cargo.toml",
+        &[
+            "probe",
+            "spin",
+            "hog",
+            "trap",
+            "panicker",
+            "netprobe",
+            "exfil",
+            "other_wit",
+            "sleeper",
+            "ticker",
+        ],
+    ),
 ];
+
+/// Test plugins built once more with a cargo feature, as (component,
+/// feature, installed name): `probe` with `v2` reports another version, for
+/// hot-swap tests. Each gets a target folder of its own so that its build
+/// never overwrites the ordinary one's artifact.
+const TEST_PLUGIN_VARIANTS: [(&str, &str, &str); 1] = [("probe", "v2", "probe-v2")];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -53,7 +73,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` says where the checkout is at run time; the compile-time
+    // value would point at another checkout sharing this target dir.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     manifest_dir
         .parent()
         .map_or(manifest_dir.clone(), Path::to_path_buf)
@@ -133,6 +156,30 @@ fn build_plugins() -> anyhow::Result<()> {
                 format!("cannot copy {} to {}", built.display(), installed.display())
             })?;
         }
+    }
+    build_test_plugin_variants(&target_dir)
+}
+
+/// Builds each of [`TEST_PLUGIN_VARIANTS`] in `target/variants/<name>` and
+/// copies it to `target/test-plugins/<name>.wasm`.
+fn build_test_plugin_variants(target_dir: &Path) -> anyhow::Result<()> {
+    for (component, feature, name) in TEST_PLUGIN_VARIANTS {
+        let variant_dir = target_dir.join("variants").join(name);
+        run(cargo()
+            .args(["build", "--release", "--target", WASM_TARGET])
+            .args(["--manifest-path", "tests/plugins/Cargo.toml"])
+            .args(["--package", &component.replace('_', "-")])
+            .args(["--features", feature])
+            .arg("--target-dir")
+            .arg(&variant_dir))?;
+        let built = variant_dir
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("{component}.wasm"));
+        let installed = target_dir.join("test-plugins").join(format!("{name}.wasm"));
+        std::fs::copy(&built, &installed).with_context(|| {
+            format!("cannot copy {} to {}", built.display(), installed.display())
+        })?;
     }
     Ok(())
 }

@@ -186,10 +186,15 @@ impl Outbound {
             return Err(Error::Denied("no tenant: http is unavailable here".into()));
         };
         let headers = plugin_headers(&req.headers)?;
+        // The allowlist speaks first, so an unlisted host is reported as such
+        // whatever credential came with the request; then the secrets' own
+        // bindings; only then is the name resolved.
+        self.check_allowlist(binding, url)?;
         let credential = match &req.credential {
             Some(credential) => Some(credential_header(credential, &binding.secrets, url)?),
             None => None,
         };
+        self.check_addresses(binding, url).await?;
         let timeout = self.request_timeout(req.timeout_ms);
         let mut hop = Hop {
             method: reqwest_method(req.method),
@@ -199,7 +204,9 @@ impl Outbound {
 
         let mut redirects = 0;
         loop {
-            self.check_target(binding, &hop.url).await?;
+            if redirects > 0 {
+                self.check_target(binding, &hop.url).await?;
+            }
             let mut builder = binding
                 .http
                 .client
@@ -229,19 +236,30 @@ impl Outbound {
     /// The allowlist and the address policy, for the first request and for
     /// every redirect.
     async fn check_target(&self, binding: &Binding, url: &Url) -> Result<(), Error> {
+        self.check_allowlist(binding, url)?;
+        self.check_addresses(binding, url).await
+    }
+
+    fn check_allowlist(&self, binding: &Binding, url: &Url) -> Result<(), Error> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::Invalid(format!(
                 "scheme {} is not http or https",
                 url.scheme()
             )));
         }
-        let host = url.host_str().unwrap_or("");
         if !binding.settings.allow_hosts.iter().any(|p| p.matches(url)) {
             return Err(Error::Denied(format!(
-                "host {host} is not in the allowlist of plugin {} for tenant {}",
-                self.plugin, binding.tenant
+                "host {} is not in the allowlist of plugin {} for tenant {}",
+                url.host_str().unwrap_or(""),
+                self.plugin,
+                binding.tenant
             )));
         }
+        Ok(())
+    }
+
+    async fn check_addresses(&self, binding: &Binding, url: &Url) -> Result<(), Error> {
+        let host = url.host_str().unwrap_or("");
         let port = url.port_or_known_default().unwrap_or(443);
         let refused = first_refused(&binding.http.policy, host, port)
             .await

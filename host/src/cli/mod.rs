@@ -1,9 +1,11 @@
 //! The command line: one file per subcommand.
 
+mod actions;
 mod check;
 mod deliveries;
 mod jobs;
 mod plugins;
+mod remote;
 mod serve;
 
 use std::net::SocketAddr;
@@ -29,6 +31,9 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Run plugin actions on a running host.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
     /// List and replay the delivery inbox; reads the database directly, so
     /// it works while the host is down.
     #[command(subcommand)]
@@ -115,11 +120,35 @@ struct JobRunArgs {
     tenant: String,
     /// The running host; by default the config's `listen` address
     /// (`http://127.0.0.1:8787` when there is no config file).
-    #[arg(long)]
+    #[arg(long, env = "SWITCHYARD_URL")]
     url: Option<String>,
     /// The admin API's bearer token.
     #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
     token: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ActionsCommand {
+    /// Call an action, e.g. `actions call stripe-connect balance --tenant demo`.
+    /// The token comes from SWITCHYARD_ADMIN_TOKEN.
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// The plugin, e.g. `stripe-connect`.
+    plugin: String,
+    /// The action, as the plugin's manifest names it.
+    action: String,
+    /// The tenant to run it for.
+    #[arg(long)]
+    tenant: String,
+    /// The action's input, as JSON.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// The running host.
+    #[arg(long, env = "SWITCHYARD_URL", default_value = remote::DEFAULT_URL)]
+    url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +180,10 @@ struct ServeArgs {
 struct ListArgs {
     #[command(flatten)]
     config: ConfigArg,
+    /// Ask the host running at this URL (admin API; the token comes from
+    /// SWITCHYARD_ADMIN_TOKEN) instead of loading the plugins here.
+    #[arg(long, env = "SWITCHYARD_URL")]
+    url: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -161,8 +194,11 @@ pub async fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Check(args) => check::run(&args.config).await,
+        Command::Actions(ActionsCommand::Call(a)) => {
+            actions::call(&a.url, &a.plugin, &a.tenant, &a.action, &a.input).await
+        }
         Command::Plugins(PluginsCommand::List(args)) => {
-            plugins::list(&args.config.config, args.json).await
+            plugins::list(&args.config.config, args.url.as_deref(), args.json).await
         }
         Command::Deliveries(DeliveriesCommand::List(args)) => deliveries::list(args).await,
         Command::Deliveries(DeliveriesCommand::Replay(args)) => deliveries::replay(args).await,

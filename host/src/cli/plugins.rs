@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use serde_json::json;
+use serde_json::Value;
 
+use super::remote::admin_request;
 use crate::capabilities::clock::Clock;
 use crate::config::Config;
 use crate::registry::Registry;
@@ -18,55 +19,69 @@ pub(super) async fn load_offline(config_path: &Path) -> anyhow::Result<(Config, 
     let config = Config::load(config_path)?;
     let store = Store::open("sqlite::memory:").await?;
     let services = HostServices::new(Clock::system(), store)?;
-    let runtime = Runtime::new(services, config.call_timeout)?;
+    let runtime = Runtime::new(services, config.limits.clone(), config.cache_dir.clone())?;
     let registry = Registry::load(&runtime, &config).await;
     Ok((config, registry))
 }
 
-pub(super) async fn list(config_path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
-    let (_, registry) = load_offline(config_path).await?;
-    let tenants_of = |name: &str| -> Vec<String> {
-        registry
-            .bindings()
-            .filter(|b| b.plugin == name)
-            .map(|b| b.tenant.clone())
-            .collect()
+/// Lists plugins: those a running host serves when `url` is given (its
+/// admin API, with the token from `SWITCHYARD_ADMIN_TOKEN`), else those the
+/// config and plugins directory would load.
+pub(super) async fn list(
+    config_path: &Path,
+    url: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let listing = match url {
+        Some(url) => admin_request(url, "plugins", None).await?,
+        None => load_offline(config_path).await?.1.describe(),
     };
     if as_json {
-        let plugins: Vec<_> = registry
-            .plugins()
-            .map(|p| json!({ "manifest": p.manifest, "file": p.file, "sha256": p.digest, "tenants": tenants_of(&p.manifest.name) }))
-            .collect();
-        println!(
-            "{:#}",
-            json!({ "plugins": plugins, "problems": registry.problems() })
-        );
-        return Ok(ExitCode::SUCCESS);
+        println!("{listing:#}");
+    } else {
+        print_table(&listing);
     }
+    Ok(ExitCode::SUCCESS)
+}
 
+fn print_table(listing: &Value) {
     println!(
-        "{:<20} {:<10} {:<6} {:<24} FILE",
+        "{:<20} {:<12} {:<6} {:<24} FILE",
         "PLUGIN", "VERSION", "WIT", "TENANTS"
     );
-    for plugin in registry.plugins() {
-        let m = &plugin.manifest;
-        let tenants = tenants_of(&m.name).join(",");
+    for plugin in listing["plugins"].as_array().into_iter().flatten() {
+        let manifest = &plugin["manifest"];
+        let tenants: Vec<&str> = plugin["tenants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         let tenants = if tenants.is_empty() {
             "-".to_owned()
         } else {
-            tenants
+            tenants.join(",")
         };
         println!(
-            "{:<20} {:<10} {:<6} {:<24} {}",
-            m.name,
-            m.version,
-            m.wit_version,
+            "{:<20} {:<12} {:<6} {:<24} {}",
+            text(&manifest["name"]),
+            text(&manifest["version"]),
+            text(&manifest["wit_version"]),
             tenants,
-            plugin.file.display()
+            text(&plugin["file"])
         );
     }
-    for problem in registry.problems() {
-        println!("{problem}");
+    for problem in listing["problems"].as_array().into_iter().flatten() {
+        let mut line = format!("{}:", text(&problem["severity"]));
+        for key in ["file", "plugin", "tenant"] {
+            if let Some(value) = problem[key].as_str() {
+                line.push_str(&format!(" {key} {value}:"));
+            }
+        }
+        println!("{line} {}", text(&problem["message"]));
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("-")
 }

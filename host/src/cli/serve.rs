@@ -12,6 +12,7 @@ use crate::capabilities::secrets::read_env;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::registry::{Registry, Severity};
+use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 use crate::server::{self, App};
@@ -32,16 +33,28 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let store = Store::open_with(&config.database, config.store_busy_timeout).await?;
     let services = HostServices::new(clock, store)?;
-    let runtime = Arc::new(Runtime::new(services.clone(), config.call_timeout)?);
+    let runtime = Arc::new(Runtime::new(
+        services.clone(),
+        config.limits.clone(),
+        config.cache_dir.clone(),
+    )?);
     let registry = Registry::load(&runtime, &config).await;
     report(&registry);
     services.registry.store(Arc::new(registry));
     let admin_token = config.admin_token.as_ref().and_then(|r| read_env(&r.env));
-    if config.admin_token.is_some() && admin_token.is_none() {
-        tracing::warn!("admin_token names an unset environment variable; the admin API is off");
+    if let (Some(reference), None) = (&config.admin_token, &admin_token) {
+        tracing::warn!(variable = %reference.env, "admin_token is not set; the admin API is off");
+    }
+    if admin_token.as_ref().is_some_and(|token| token.is_demo()) {
+        tracing::warn!("the admin API answers to the published demo token");
     }
 
-    let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, config.call_timeout);
+    let reloader = Reloader::new(runtime.clone(), args.config.config.clone(), config.clone());
+    let _watcher = reloader
+        .spawn()
+        .context("cannot watch the plugins directory")?;
+    let longest_call = config.limits.longest_timeout();
+    let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, longest_call);
     tokio::spawn(dispatcher.run());
     tokio::spawn(sweep_kv(services.clone()));
     let scheduler = Scheduler::new(runtime.clone(), &config);

@@ -6,7 +6,9 @@
 //! what the plugin put in `kv`.
 
 pub mod bindings;
+mod cache;
 mod calls;
+mod gate;
 mod manifest;
 pub mod state;
 
@@ -22,11 +24,15 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+use crate::config::{LimitsTable, MAX_MEMORY_MB, PluginLimits};
 use crate::registry::Binding;
 use crate::services::HostServices;
 use crate::store::DeliveryTxn;
+use arc_swap::ArcSwap;
 use bindings::guest::CallContext;
 use bindings::{Integration, IntegrationPre};
+use cache::ComponentCache;
+use gate::Gates;
 pub use manifest::{Manifest, SUPPORTED_WIT_VERSIONS};
 use state::CallState;
 
@@ -36,9 +42,6 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Instances that may exist at once across all plugins. The pooling
 /// allocator reserves address space for this many up front.
 const MAX_INSTANCES: u32 = 128;
-
-/// Memory one instance may grow to unless its plugin is configured otherwise.
-pub const DEFAULT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Interfaces the host provides, by the name a plugin imports them under.
 const HOST_INTERFACES: [&str; 8] = [
@@ -54,6 +57,15 @@ pub enum CallError {
     /// The guest asked for more memory than its cap.
     #[error("call exceeded the memory limit of {0} bytes")]
     MemoryLimit(usize),
+    /// The guest used up its fuel.
+    #[error("call ran out of fuel ({0} units)")]
+    FuelExhausted(u64),
+    /// Too many calls were already waiting for this plugin.
+    #[error("plugin is overloaded: {0} calls already waiting")]
+    Overloaded(usize),
+    /// No slot came free while the call waited.
+    #[error("no free slot within {0:?}")]
+    QueueTimeout(Duration),
     /// The guest trapped (a panic, an abort, a bug).
     #[error("plugin trapped: {0}")]
     Trap(String),
@@ -65,6 +77,9 @@ impl CallError {
         match self {
             Self::Timeout(_) => "timeout",
             Self::MemoryLimit(_) => "memory_limit",
+            Self::FuelExhausted(_) => "fuel_exhausted",
+            Self::Overloaded(_) => "overloaded",
+            Self::QueueTimeout(_) => "queue_timeout",
             Self::Trap(_) => "trap",
         }
     }
@@ -99,14 +114,20 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     services: Arc<HostServices>,
-    call_timeout: Duration,
+    limits: ArcSwap<LimitsTable>,
+    gates: Gates,
+    cache: ComponentCache,
     instances: Semaphore,
 }
 
 impl Runtime {
     /// Builds the engine (pooling allocator where the address space allows
     /// it), links WASI and the host interfaces, and starts the epoch ticker.
-    pub fn new(services: Arc<HostServices>, call_timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        services: Arc<HostServices>,
+        limits: LimitsTable,
+        cache_dir: PathBuf,
+    ) -> anyhow::Result<Self> {
         let engine = build_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -115,13 +136,21 @@ impl Runtime {
             .map_err(|err| anyhow::anyhow!("cannot link the host interfaces: {err:#}"))?;
         start_epoch_ticker(&engine);
         let instances = Semaphore::new(MAX_INSTANCES as usize);
+        let cache = ComponentCache::new(cache_dir, &engine);
         Ok(Self {
             engine,
             linker,
             services,
-            call_timeout,
+            limits: ArcSwap::from_pointee(limits),
+            gates: Gates::default(),
+            cache,
             instances,
         })
+    }
+
+    /// Applies new limits to calls that start from now on.
+    pub fn set_limits(&self, limits: LimitsTable) {
+        self.limits.store(Arc::new(limits));
     }
 
     /// The capabilities shared by calls.
@@ -138,12 +167,14 @@ impl Runtime {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let digest = hex::encode(Sha256::digest(&bytes));
 
-        let engine = self.engine.clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .context("compiler task failed")?
-            .map_err(|err| anyhow::anyhow!("not a valid component: {err:#}"))?;
-        check_imports(&self.engine, &component)?;
+        let component = self.compile(bytes, &digest).await?;
+        check_imports(&self.engine, &component).with_context(|| {
+            format!(
+                "plugin {} (file {}) refused",
+                file_stem(path),
+                path.display()
+            )
+        })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -152,6 +183,10 @@ impl Runtime {
 
         let manifest = self.read_manifest(&pre, path).await?;
         let load_time = started.elapsed();
+        tracing::info!(
+            plugin = %manifest.name, version = %manifest.version, file = %path.display(),
+            load_ms = load_time.as_millis() as u64, "plugin loaded"
+        );
         Ok(Plugin {
             manifest,
             file: path.to_owned(),
@@ -159,6 +194,25 @@ impl Runtime {
             load_time,
             pre,
         })
+    }
+
+    /// The compiled component, from the cache when it holds a sound entry.
+    async fn compile(&self, bytes: Vec<u8>, digest: &str) -> anyhow::Result<Component> {
+        let engine = self.engine.clone();
+        let cache = self.cache.clone();
+        let digest = digest.to_owned();
+        let compiled = tokio::task::spawn_blocking(move || {
+            if let Some(component) = cache.get(&engine, &digest) {
+                return Ok(component);
+            }
+            let component = Component::new(&engine, &bytes)?;
+            cache.put(&digest, &component);
+            Ok(component)
+        });
+        compiled
+            .await
+            .context("compiler task failed")?
+            .map_err(|err: wasmtime::Error| anyhow::anyhow!("not a valid component: {err:#}"))
     }
 
     async fn read_manifest(
@@ -213,15 +267,9 @@ impl Runtime {
         + Send,
     ) -> (Result<T, CallError>, Option<DeliveryTxn>) {
         let name: Arc<str> = Arc::from(plugin.manifest.name.as_str());
-        self.run(
-            &plugin.pre,
-            name,
-            Some(binding.clone()),
-            Some(txn),
-            export,
-            call,
-        )
-        .await
+        let binding = Some(binding.clone());
+        self.run(&plugin.pre, name, binding, Some(txn), export, call)
+            .await
     }
 
     async fn run<T: Send>(
@@ -238,26 +286,49 @@ impl Runtime {
         ) -> GuestCall<'a, T>
         + Send,
     ) -> (Result<T, CallError>, Option<DeliveryTxn>) {
-        // A closed semaphore is impossible (we never close it); waiting here
-        // keeps the pooling allocator from running out of slots.
-        let _slot = self.instances.acquire().await;
         let started = Instant::now();
-        let deadline = started + self.call_timeout;
         let call_id: Arc<str> = Arc::from(new_call_id());
         let tenant = binding
             .as_ref()
             .map_or_else(|| "-".to_owned(), |b| b.tenant.clone());
+        let limits = self.limits.load().of(&plugin).clone();
+        let admitted = match &binding {
+            Some(_) => self
+                .gates
+                .get(&plugin, &limits)
+                .admit(&tenant)
+                .await
+                .map(Some),
+            None => Ok(None),
+        };
+        let _admission = match admitted {
+            Ok(admission) => admission,
+            Err(err) => {
+                self.report_failure(&plugin, &tenant, &call_id, export, &err, "", started);
+                return (Err(err), txn);
+            }
+        };
+        // A closed semaphore is impossible (we never close it); waiting here
+        // keeps the pooling allocator from running out of slots.
+        let _slot = self.instances.acquire().await;
+        let deadline = started + limits.timeout;
         let mut state = CallState::new(
             self.services.clone(),
             plugin.clone(),
             binding,
             call_id.clone(),
             deadline,
-            DEFAULT_MEMORY_BYTES,
+            limits.memory_bytes,
         );
         state.txn = txn;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
+        // Fuel is always metered (the engine cannot switch per plugin);
+        // plugins without a budget get more than any call can burn.
+        let fuel = limits.fuel.unwrap_or(u64::MAX);
+        if let Err(err) = store.set_fuel(fuel) {
+            tracing::error!(error = %err, "fuel metering is off; fuel limits do not apply");
+        }
         // Yield to tokio on every tick, so that a guest spinning in a loop
         // lets other tasks run and the timeout below can fire.
         store.epoch_deadline_async_yield_and_update(1);
@@ -271,20 +342,42 @@ impl Runtime {
             let instance = pre.instantiate_async(&mut store).await?;
             call(&instance, &mut store, ctx).await
         };
-        let outcome = tokio::time::timeout(self.call_timeout, work).await;
-        let result = classify(outcome, &store, self.call_timeout);
-        self.services
-            .metrics
-            .observe_call(&plugin, export, &result, started.elapsed());
-        if let Err(err) = &result {
-            let stderr = String::from_utf8_lossy(&store.data().stderr.contents()).into_owned();
-            tracing::warn!(
-                plugin = %plugin, tenant, call_id = %call_id, export, error = %err,
-                guest_stderr = stderr.trim(), "plugin call failed"
-            );
+        let outcome = tokio::time::timeout(limits.timeout, work).await;
+        let result = classify(outcome, &store, &limits);
+        match &result {
+            Ok(_) => self
+                .services
+                .metrics
+                .observe_call(&plugin, export, "ok", started.elapsed()),
+            Err(err) => {
+                let stderr = String::from_utf8_lossy(&store.data().stderr.contents()).into_owned();
+                self.report_failure(&plugin, &tenant, &call_id, export, err, &stderr, started);
+            }
         }
         let txn = store.data_mut().txn.take();
         (result, txn)
+    }
+
+    /// A limit hit or a crash: a metric and a log line naming plugin and
+    /// tenant. The guest's stderr carries a panic's message.
+    #[expect(clippy::too_many_arguments, reason = "each is a field of the log line")]
+    fn report_failure(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        call_id: &str,
+        export: &str,
+        err: &CallError,
+        stderr: &str,
+        started: Instant,
+    ) {
+        self.services
+            .metrics
+            .observe_call(plugin, export, err.kind(), started.elapsed());
+        tracing::warn!(
+            plugin, tenant, call_id, export, kind = err.kind(), error = %err,
+            guest_stderr = stderr.trim(), "plugin call failed"
+        );
     }
 }
 
@@ -294,22 +387,27 @@ pub type GuestCall<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + S
 fn classify<T>(
     outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
     store: &Store<CallState>,
-    timeout: Duration,
+    limits: &PluginLimits,
 ) -> Result<T, CallError> {
     let err = match outcome {
-        Err(_) => return Err(CallError::Timeout(timeout)),
+        Err(_) => return Err(CallError::Timeout(limits.timeout)),
         Ok(Ok(value)) => return Ok(value),
         Ok(Err(err)) => err,
     };
     // A refused growth surfaces as whatever the guest did next (a Rust
     // guest aborts), so the limiter's record decides.
     if store.data().limits.memory_refused {
-        return Err(CallError::MemoryLimit(DEFAULT_MEMORY_BYTES));
+        return Err(CallError::MemoryLimit(limits.memory_bytes));
     }
-    if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return Err(CallError::Timeout(timeout));
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => return Err(CallError::Timeout(limits.timeout)),
+        Some(Trap::OutOfFuel) => return Err(CallError::FuelExhausted(limits.fuel.unwrap_or(0))),
+        _ => {}
     }
-    Err(CallError::Trap(format!("{err:#}")))
+    // The guest-facing text is the trap's cause; the backtrace, with the
+    // guest's symbol names, goes to the host log only.
+    tracing::debug!(error = format!("{err:?}"), "guest trap in detail");
+    Err(CallError::Trap(err.root_cause().to_string()))
 }
 
 fn build_engine() -> anyhow::Result<Engine> {
@@ -319,7 +417,7 @@ fn build_engine() -> anyhow::Result<Engine> {
         .total_memories(MAX_INSTANCES)
         .total_tables(MAX_INSTANCES * 4)
         .max_memories_per_component(2)
-        .max_memory_size(DEFAULT_MEMORY_BYTES)
+        .max_memory_size(MAX_MEMORY_MB * 1024 * 1024)
         // Keeping the first MiB resident skips page faults on every call.
         .linear_memory_keep_resident(1024 * 1024)
         .table_keep_resident(64 * 1024);
@@ -340,7 +438,10 @@ fn build_engine() -> anyhow::Result<Engine> {
 
 fn engine_config() -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
-    config.wasm_component_model(true).epoch_interruption(true);
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(true);
     config
 }
 

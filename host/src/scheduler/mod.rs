@@ -84,15 +84,24 @@ pub struct JobStatus {
     pub running: bool,
 }
 
-/// How a run went, as recorded, and the plugin's own error when it failed.
+/// How a run went, as recorded, and why it failed when it did.
 #[derive(Debug)]
 pub struct RunRecord {
     /// The run's id in the history; none when even recording it failed.
     pub id: Option<String>,
     /// What was recorded.
     pub end: RunEnd,
-    /// The plugin's typed error, when it returned one.
-    pub plugin_error: Option<PluginError>,
+    /// The plugin's error or the host's, when the call failed.
+    pub failure: Option<Failure>,
+}
+
+/// Why a run's call failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The plugin returned an error.
+    Plugin(PluginError),
+    /// The call failed in the host: deadline, limit, trap, overload.
+    Call(CallError),
 }
 
 /// Runs every scheduled job.
@@ -276,7 +285,7 @@ impl Scheduler {
                 None
             }
         };
-        let (end, plugin_error) = self.call(&slot.key).await;
+        let (end, failure) = self.call(&slot.key).await;
         if let Some(id) = &id
             && let Err(err) = services
                 .store
@@ -286,15 +295,11 @@ impl Scheduler {
             tracing::warn!(job = %slot.key, run = %id, error = %err, "cannot record the run's end");
         }
         report(&slot.key, trigger, &end);
-        RunRecord {
-            id,
-            end,
-            plugin_error,
-        }
+        RunRecord { id, end, failure }
     }
 
     /// Calls `run-job` and turns the answer into what the history keeps.
-    async fn call(&self, key: &JobKey) -> (RunEnd, Option<PluginError>) {
+    async fn call(&self, key: &JobKey) -> (RunEnd, Option<Failure>) {
         let registry = self.runtime.services().registry.load();
         let Some((plugin, binding)) = registry.binding(&key.plugin, &key.tenant) else {
             let error = format!(
@@ -313,14 +318,20 @@ impl Scheduler {
                 };
                 (end, None)
             }
-            Ok(Err(err)) => (
-                ended(RunOutcome::Failed, Some(plugin_error_text(&err))),
-                Some(err),
-            ),
-            Err(err @ CallError::Timeout(_)) => {
-                (ended(RunOutcome::Timeout, Some(err.to_string())), None)
+            Ok(Err(err)) => {
+                let end = ended(RunOutcome::Failed, Some(plugin_error_text(&err)));
+                (end, Some(Failure::Plugin(err)))
             }
-            Err(err) => (ended(RunOutcome::Failed, Some(err.to_string())), None),
+            Err(err) => {
+                let outcome = match err {
+                    CallError::Timeout(_) => RunOutcome::Timeout,
+                    _ => RunOutcome::Failed,
+                };
+                (
+                    ended(outcome, Some(err.to_string())),
+                    Some(Failure::Call(err)),
+                )
+            }
         }
     }
 
@@ -344,7 +355,7 @@ impl Scheduler {
         RunRecord {
             id,
             end,
-            plugin_error: None,
+            failure: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! tests) setting the clock.
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -18,7 +19,7 @@ use subtle::ConstantTimeEq;
 use super::body::read_limited;
 use super::{ApiError, App};
 use crate::runtime::bindings::types::PluginError;
-use crate::scheduler::JobKey;
+use crate::scheduler::{Failure, JobKey};
 use crate::store::{DeliveryFilter, DeliveryStatus, JobRunFilter, Replay, RunOutcome};
 
 /// Routes of the admin API, all behind the token check.
@@ -46,7 +47,8 @@ async fn authorize(
 /// Refuses a request without the admin bearer token.
 pub fn check_token(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &app.admin_token else {
-        let message = "the admin API is off: set admin_token in plugins.toml";
+        let message =
+            "the admin API is off: admin_token is not configured or its variable is unset";
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "admin_disabled",
@@ -69,30 +71,15 @@ pub fn check_token(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 
 fn bearer(headers: &HeaderMap) -> Option<Vec<u8>> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-    value.strip_prefix(b"Bearer ").map(<[u8]>::to_vec)
+    // The scheme name is case-insensitive (RFC 9110); the token is not.
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| token.to_vec())
 }
 
 async fn plugins(State(app): State<App>) -> Json<Value> {
-    let registry = app.runtime.services().registry.load();
-    let plugins: Vec<Value> = registry
-        .plugins()
-        .map(|plugin| {
-            let name = &plugin.manifest.name;
-            let tenants: Vec<&str> = registry
-                .bindings()
-                .filter(|b| &b.plugin == name)
-                .map(|b| b.tenant.as_str())
-                .collect();
-            json!({
-                "manifest": plugin.manifest,
-                "file": plugin.file,
-                "sha256": plugin.digest,
-                "load_ms": plugin.load_time.as_millis() as u64,
-                "tenants": tenants,
-            })
-        })
-        .collect();
-    Json(json!({ "plugins": plugins, "problems": registry.problems() }))
+    Json(app.runtime.services().registry.load().describe())
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,8 +92,9 @@ struct DeliveryQuery {
 
 async fn deliveries(
     State(app): State<App>,
-    Query(query): Query<DeliveryQuery>,
+    query: Result<Query<DeliveryQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let status = match query.status.as_deref() {
         None => None,
         Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
@@ -146,10 +134,8 @@ pub async fn run_action(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let registry = app.runtime.services().registry.load();
-    let Some((loaded, binding)) = registry.binding(plugin, tenant) else {
-        let message = format!("tenant {tenant} does not run plugin {plugin}");
-        return Err(ApiError::not_found("unknown_plugin", message));
-    };
+    let (loaded, binding) = super::lookup(&registry, plugin, tenant)?;
+    let (loaded, binding) = (&loaded, &binding);
     if !loaded.manifest.actions.iter().any(|a| a.name == action) {
         return Err(ApiError::not_found(
             "unknown_action",
@@ -176,11 +162,7 @@ pub async fn run_action(
             Ok(Json(json!({ "result": result })))
         }
         Ok(Err(err)) => Err(plugin_error(err)),
-        Err(err) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "plugin_failed",
-            err.to_string(),
-        )),
+        Err(err) => Err(ApiError::from_call(plugin, &err)),
     }
 }
 
@@ -265,17 +247,14 @@ async fn job(
         tenant,
         job,
     };
+    let registry = app.runtime.services().registry.load();
+    super::lookup(&registry, &key.plugin, &key.tenant)?;
     let Some(record) = app.scheduler.run_now(&key).await else {
-        let registry = app.runtime.services().registry.load();
-        if registry.binding(&key.plugin, &key.tenant).is_none() {
-            let message = format!("tenant {} does not run plugin {}", key.tenant, key.plugin);
-            return Err(ApiError::not_found("unknown_plugin", message));
-        }
         let message = format!("{} has no job {}", key.plugin, key.job);
         return Err(ApiError::not_found("unknown_job", message));
     };
     let error = record.end.error.clone().unwrap_or_default();
-    match (record.end.outcome, record.plugin_error) {
+    match (record.end.outcome, record.failure) {
         (RunOutcome::Ok, _) => {
             let counts: serde_json::Map<String, Value> = record
                 .end
@@ -289,7 +268,8 @@ async fn job(
             ))
         }
         (RunOutcome::Skipped, _) => Err(ApiError::conflict("job_running", error)),
-        (_, Some(err)) => Err(plugin_error(err)),
+        (_, Some(Failure::Plugin(err))) => Err(plugin_error(err)),
+        (_, Some(Failure::Call(err))) => Err(ApiError::from_call(&key.plugin, &err)),
         (_, None) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "plugin_failed",

@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::runtime::CallError;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -47,6 +49,22 @@ impl ApiError {
             "store_unavailable",
             "try again later",
         )
+    }
+}
+
+impl ApiError {
+    /// A plugin call that failed on the host's side, with a stable code per
+    /// kind of failure.
+    pub fn from_call(plugin: &str, err: &CallError) -> Self {
+        let (status, code) = match err {
+            CallError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
+            CallError::MemoryLimit(_) => (StatusCode::BAD_GATEWAY, "plugin_memory_limit"),
+            CallError::FuelExhausted(_) => (StatusCode::BAD_GATEWAY, "plugin_fuel_exhausted"),
+            CallError::Trap(_) => (StatusCode::BAD_GATEWAY, "plugin_trapped"),
+            CallError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "plugin_overloaded"),
+            CallError::QueueTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "plugin_busy"),
+        };
+        Self::new(status, code, format!("plugin {plugin}: {err}"))
     }
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchyard_signature::{DEFAULT_TOLERANCE_SECS, SignatureHeader};
+use switchyard_signature::{DEFAULT_TOLERANCE_SECS, SignatureError, SignatureHeader};
 
 use super::body::read_limited;
 use super::{ApiError, App};
@@ -51,11 +51,9 @@ pub async fn receive(
     };
     let body = read_limited(&headers, body, app.max_body_bytes).await?;
 
-    let header = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let verified = SignatureHeader::parse(header).and_then(|parsed| {
+    let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let header = header.ok_or(SignatureError::Missing);
+    let verified = header.and_then(SignatureHeader::parse).and_then(|parsed| {
         parsed.check_time(services.clock.now_secs(), DEFAULT_TOLERANCE_SECS)?;
         let payload = parsed.signed_payload(&body);
         parsed.verify_with(|sig| secret.verify_hmac_sha256(&payload, sig))

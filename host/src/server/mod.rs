@@ -19,6 +19,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::capabilities::secrets::Secret;
+use crate::registry::{Binding, Registry};
+use crate::runtime::Plugin;
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 pub use error::ApiError;
@@ -45,8 +47,38 @@ pub fn router(app: App) -> Router {
         .route("/events/{tenant}", post(events::receive))
         .nest("/admin/api", admin::router(app.clone()))
         .fallback(aliases::serve)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
+}
+
+async fn method_not_allowed() -> ApiError {
+    let message = "this route does not accept that method";
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        message,
+    )
+}
+
+/// The plugin and its binding for `tenant`, or the 404 that says which of
+/// the two is unknown.
+pub fn lookup(
+    registry: &Registry,
+    plugin: &str,
+    tenant: &str,
+) -> Result<(Arc<Plugin>, Arc<Binding>), ApiError> {
+    if registry.plugin(plugin).is_none() {
+        return Err(ApiError::not_found(
+            "unknown_plugin",
+            format!("no plugin named {plugin}"),
+        ));
+    }
+    let Some((loaded, binding)) = registry.binding(plugin, tenant) else {
+        let message = format!("tenant {tenant} does not run plugin {plugin}");
+        return Err(ApiError::not_found("unknown_tenant", message));
+    };
+    Ok((loaded.clone(), binding.clone()))
 }
 
 /// Counts and times every request by its route pattern (not its path, which

@@ -39,16 +39,8 @@ pub async fn accept(
 ) -> Result<Json<Value>, ApiError> {
     let services = app.runtime.services();
     let registry = services.registry.load();
-    if registry.plugin(plugin).is_none() {
-        return Err(ApiError::not_found(
-            "unknown_plugin",
-            format!("no plugin named {plugin}"),
-        ));
-    }
-    let Some((loaded, binding)) = registry.binding(plugin, tenant) else {
-        let message = format!("tenant {tenant} does not run plugin {plugin}");
-        return Err(ApiError::not_found("unknown_tenant", message));
-    };
+    let (loaded, binding) = super::lookup(&registry, plugin, tenant)?;
+    let (loaded, binding) = (&loaded, &binding);
     let body = read_limited(headers, body, app.max_body_bytes).await?;
 
     let request = WebhookRequest {
@@ -64,12 +56,7 @@ pub async fn accept(
             return Err(ApiError::bad_request("signature_rejected", reason));
         }
         Err(err) => {
-            let message = format!("plugin {plugin} failed to verify the webhook: {err}");
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plugin_failed",
-                message,
-            ));
+            return Err(ApiError::from_call(plugin, &err));
         }
     };
     if verified.event_id.is_empty() || verified.event_id.len() > MAX_EVENT_ID {

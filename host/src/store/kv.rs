@@ -63,16 +63,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<Vec<u8>>, KvError> {
         check_key(key)?;
-        let sql =
-            format!("SELECT value FROM kv WHERE plugin = ? AND tenant = ? AND key = ? AND {LIVE}");
-        let row = sqlx::query(&sql)
-            .bind(&scope.plugin)
-            .bind(&scope.tenant)
-            .bind(key)
-            .bind(now_ms)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(live_value(&self.pool, scope, key, now_ms).await?)
     }
 
     /// Writes `value`, expiring at `expires_at_ms` when given.
@@ -168,7 +159,7 @@ impl Store {
         }
         let swapped = self
             .write_txn(async |conn| {
-                let current = live_value(conn, scope, key, now_ms).await?;
+                let current = live_value(&mut *conn, scope, key, now_ms).await?;
                 if current.as_deref() != expected {
                     return Ok(false);
                 }
@@ -190,7 +181,7 @@ impl Store {
         check_key(key)?;
         let outcome = self
             .write_txn(async |conn| {
-                let current = live_value(conn, scope, key, now_ms).await?;
+                let current = live_value(&mut *conn, scope, key, now_ms).await?;
                 let Some(next) =
                     parse_counter(current.as_deref()).and_then(|n| n.checked_add(delta))
                 else {
@@ -221,7 +212,7 @@ pub(super) fn parse_counter(value: Option<&[u8]>) -> Option<i64> {
 }
 
 pub(super) async fn live_value(
-    conn: &mut SqliteConnection,
+    conn: impl sqlx::SqliteExecutor<'_>,
     scope: &KvScope,
     key: &str,
     now_ms: i64,

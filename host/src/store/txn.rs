@@ -178,7 +178,7 @@ impl DeliveryTxn {
         now_ms: i64,
     ) -> sqlx::Result<bool> {
         for (key, seen) in &self.basis {
-            if live_value(conn, &self.scope, key, now_ms).await? != *seen {
+            if live_value(&mut *conn, &self.scope, key, now_ms).await? != *seen {
                 return Ok(false);
             }
         }

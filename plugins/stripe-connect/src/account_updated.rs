@@ -11,6 +11,7 @@ use switchyard_plugin_sdk::{PluginError, clock, kv, log, metrics};
 
 use crate::account::{AccountRecord, AccountUpdate, Onboarding, record_key, status_change};
 use crate::event::StripeEvent;
+use crate::links;
 use crate::medusa::{Medusa, Vendor};
 
 /// Tries at claiming the record before giving up for now: each failed try
@@ -20,6 +21,9 @@ const CLAIM_ATTEMPTS: usize = 5;
 /// Handles one `account.updated` event; the summary says what was done.
 pub fn handle(event: &StripeEvent) -> Result<String, PluginError> {
     let update = AccountUpdate::from_event(event).map_err(PluginError::invalid_input)?;
+    if links::is_deauthorized(&update.account_id)? {
+        return Ok(format!("ignored: {} was deauthorized", update.account_id));
+    }
     let key = record_key(&update.account_id);
     let record = AccountRecord::new(&update, clock::now_ms());
     let claimed = match claim(&key, &record)? {
@@ -116,8 +120,11 @@ fn find_vendor(medusa: &Medusa, update: &AccountUpdate) -> Result<Option<Vendor>
     Ok(vendors.pop())
 }
 
+/// The vendor named in the account's metadata, else the one the plugin
+/// linked the account to (an OAuth account carries no metadata of ours).
 fn hinted_vendor(medusa: &Medusa, update: &AccountUpdate) -> Result<Option<Vendor>, PluginError> {
-    let Some(id) = update.vendor_hint.as_deref() else {
+    let linked = links::link(&update.account_id)?.map(|l| l.vendor_id);
+    let Some(id) = update.vendor_hint.as_deref().or(linked.as_deref()) else {
         return Ok(None);
     };
     let vendor = medusa.vendor(id)?;
@@ -377,6 +384,22 @@ mod tests {
         let error = handle(&event(10, account("acct_1", true, &[]))).unwrap_err();
         assert!(matches!(error, PluginError::Permanent(m) if m.contains("2 vendors")));
         assert!(posts(&host).is_empty());
+    }
+
+    #[test]
+    fn ignores_an_account_deauthorized_since_and_finds_oauth_links() {
+        let (host, vendors) = setup(vec![vendor("ven_1", None, "pending")], true);
+        links::remember("ven_1", "acct_1", links::Kind::Standard).unwrap();
+        // No metadata names the vendor: the OAuth link does.
+        assert_eq!(
+            handle(&event(10, account("acct_1", true, &[]))).unwrap(),
+            "approved vendor ven_1 (acct_1)"
+        );
+        links::deauthorized("acct_1", 11, Some("ven_1")).unwrap();
+        let summary = handle(&event(12, account("acct_1", false, &["x"]))).unwrap();
+        assert_eq!(summary, "ignored: acct_1 was deauthorized");
+        assert_eq!(status(&vendors, 0), "complete");
+        assert_eq!(posts(&host).len(), 1);
     }
 
     #[test]

@@ -1,21 +1,36 @@
 //! The `stripe-connect` Switchyard plugin: Stripe Connect for the vendors of
 //! a Medusa marketplace.
 //!
-//! This slice verifies Stripe webhooks and keeps vendors' onboarding status
-//! in Medusa in line with their connected accounts (`account.updated`).
-//! The pure decisions live in [`account`] and [`event`]; [`account_updated`]
-//! and [`medusa`] act on them through the host.
+//! It verifies Stripe webhooks and keeps Medusa in line with them (vendor
+//! onboarding, deauthorization, transfers and payouts), offers the admin
+//! actions of onboarding (OAuth and Express), transfers, payouts and
+//! balances, and runs the daily job that pays vendors. Pure decisions live
+//! in [`account`], [`payout_state`] and [`transfer`]'s fee arithmetic; the
+//! other modules act on them through the host.
 
 mod account;
 mod account_updated;
+mod actions;
+mod deauthorized;
 mod event;
+mod funds;
+mod job;
+mod links;
 mod manifest;
 mod medusa;
+mod oauth;
+mod onboarding;
+mod payout_events;
+mod payout_state;
 mod settings;
+mod settle;
+mod stripe;
+mod transfer;
 mod webhook;
 
 use switchyard_plugin_sdk::{
-    Context, Delivery, Manifest, Plugin, PluginError, Verified, WebhookRequest, export_plugin,
+    Context, Delivery, JobReport, Manifest, Plugin, PluginError, Verified, WebhookRequest,
+    export_plugin,
 };
 
 /// The plugin, as the host sees it.
@@ -33,6 +48,17 @@ impl Plugin for StripeConnect {
     fn handle_webhook(_ctx: &Context, delivery: Delivery) -> Result<String, PluginError> {
         webhook::handle(&delivery)
     }
+
+    fn run_job(_ctx: &Context, name: &str) -> Result<JobReport, PluginError> {
+        match name {
+            job::NAME => job::run(),
+            other => Err(PluginError::unsupported(format!("no job named {other}"))),
+        }
+    }
+
+    fn call_action(ctx: &Context, name: &str, input: &str) -> Result<String, PluginError> {
+        actions::call(ctx, name, input)
+    }
 }
 
 export_plugin!(StripeConnect);
@@ -49,7 +75,7 @@ mod tests {
         let manifest = (SWITCHYARD_PLUGIN.manifest)();
         assert_eq!(manifest.name, "stripe-connect");
         let ctx = Context::default();
-        let job = (SWITCHYARD_PLUGIN.run_job)(&ctx, "process-vendor-payouts");
+        let job = (SWITCHYARD_PLUGIN.run_job)(&ctx, "nightly");
         assert!(matches!(job, Err(PluginError::Unsupported(_))));
     }
 }

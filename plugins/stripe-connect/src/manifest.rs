@@ -1,27 +1,41 @@
-//! What the plugin declares to the host: its settings, hosts and routes.
+//! What the plugin declares to the host: its settings, hosts, routes,
+//! actions and job.
 
 use switchyard_plugin_sdk::{ConfigKey, Manifest, RouteKind};
 
+use crate::actions::{ACTIONS, CONNECT_VENDOR};
+use crate::job;
 use crate::settings::*;
 
 /// The path of the marketplace's existing Stripe webhook endpoint, kept as
 /// an alias of this plugin's webhook route.
 pub const WEBHOOK_ROUTE: &str = "/admin/integrations/stripe/webhook";
 
-/// The manifest. Jobs, actions and subscriptions are declared only once
-/// they are implemented, so the host never offers what would fail.
+/// The path of the marketplace's existing "connect a vendor" endpoint,
+/// kept as an alias of the `connect-vendor` action.
+pub const CONNECT_ROUTE: &str = "/admin/integrations/stripe/connect";
+
+/// The manifest.
 pub fn manifest() -> Manifest {
     let manifest = Manifest::new(
         "stripe-connect",
         env!("CARGO_PKG_VERSION"),
-        "Stripe Connect for marketplace vendors: onboarding state from account webhooks",
+        "Stripe Connect for marketplace vendors: onboarding, transfers and payouts",
     );
-    config_keys()
-        .into_iter()
-        .fold(manifest, Manifest::config)
+    let manifest = config_keys().into_iter().fold(manifest, Manifest::config);
+    let manifest = ACTIONS.iter().fold(manifest, |m, (name, description)| {
+        m.action(name, description)
+    });
+    manifest
+        .job(
+            job::NAME,
+            job::SCHEDULE,
+            "Transfer pending vendor payouts to onboarded vendors",
+        )
         .host("api.stripe.com")
         .host("connect.stripe.com")
         .route(WEBHOOK_ROUTE, RouteKind::Webhook)
+        .route(CONNECT_ROUTE, RouteKind::Action(CONNECT_VENDOR.to_owned()))
 }
 
 fn config_keys() -> Vec<ConfigKey> {
@@ -53,6 +67,30 @@ fn config_keys() -> Vec<ConfigKey> {
             WEBHOOK_TOLERANCE_SECONDS,
             "Seconds a webhook's signed time may differ from the host clock; default 300",
         ),
+        ConfigKey::optional(
+            OAUTH_REDIRECT_URI,
+            "Where Stripe returns the vendor after OAuth, unless the action names one",
+        ),
+        ConfigKey::optional(
+            OAUTH_STATE_TTL_SECONDS,
+            "Seconds an OAuth state stays valid; default 600",
+        ),
+        ConfigKey::optional(
+            ONBOARDING_REFRESH_URL,
+            "Where an expired onboarding link sends the vendor",
+        ),
+        ConfigKey::optional(
+            ONBOARDING_RETURN_URL,
+            "Where a finished onboarding link sends the vendor",
+        ),
+        ConfigKey::optional(
+            DEFAULT_COUNTRY,
+            "Country (ISO 3166 alpha-2) of new Express accounts; default Stripe's",
+        ),
+        ConfigKey::optional(
+            JOB_BUDGET_MS,
+            "Milliseconds after which the payout job starts no new transfer; default 7000",
+        ),
     ]
 }
 
@@ -71,7 +109,7 @@ mod tests {
                 .cloned()
                 .unwrap()
         };
-        assert_eq!(manifest.config.len(), 9);
+        assert_eq!(manifest.config.len(), 15);
         assert!(key(MEDUSA_URL).required && !key(MEDUSA_URL).secret);
         assert!(key(STRIPE_WEBHOOK_SECRET).secret && key(STRIPE_WEBHOOK_SECRET).required);
         let connect = key(STRIPE_CONNECT_WEBHOOK_SECRET);
@@ -79,6 +117,12 @@ mod tests {
         assert!(!key(WEBHOOK_TOLERANCE_SECONDS).required);
         assert_eq!(manifest.hosts, ["api.stripe.com", "connect.stripe.com"]);
         assert_eq!(manifest.routes[0].path, WEBHOOK_ROUTE);
-        assert!(manifest.jobs.is_empty() && manifest.actions.is_empty());
+        assert_eq!(
+            manifest.routes[1].kind,
+            RouteKind::Action("connect-vendor".to_owned())
+        );
+        assert_eq!(manifest.jobs[0].name, "process-vendor-payouts");
+        assert_eq!(manifest.jobs[0].schedule, "0 0 3 * * *");
+        assert_eq!(manifest.actions.len(), 9);
     }
 }

@@ -4,9 +4,10 @@
 use switchyard_plugin_sdk::signature::verify_timestamped;
 use switchyard_plugin_sdk::{Delivery, PluginError, Verified, WebhookRequest, log, metrics};
 
-use crate::account_updated;
 use crate::event::StripeEvent;
+use crate::payout_state::Status;
 use crate::settings::{self, WEBHOOK_SECRETS};
+use crate::{account_updated, deauthorized, payout_events};
 
 /// The header Stripe signs webhooks in.
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
@@ -59,6 +60,15 @@ pub fn handle(delivery: &Delivery) -> Result<String, PluginError> {
     log::debug("stripe event", &[("event_id", &event.id), ("type", label)]);
     match kind {
         "account.updated" => account_updated::handle(&event),
+        "account.application.deauthorized" => deauthorized::handle(&event),
+        "transfer.created" => payout_events::handle_transfer(&event, Status::Transferred),
+        // Stripe no longer sends `transfer.failed`; older API versions
+        // did, and it meant the same as a reversal.
+        "transfer.reversed" | "transfer.failed" => {
+            payout_events::handle_transfer(&event, Status::Reversed)
+        }
+        "payout.paid" => payout_events::handle_payout(&event, Status::Paid),
+        "payout.failed" => payout_events::handle_payout(&event, Status::Failed),
         other => Ok(format!("ignored: {other}")),
     }
 }
@@ -69,7 +79,7 @@ mod tests {
     use crate::testkit::{posts, setup, vendor};
     use switchyard_plugin_sdk::testing::{TestHost, hmac_sha256};
 
-    const BODY: &str = r#"{"id":"evt_9","object":"event","type":"payout.paid","created":1}"#;
+    const BODY: &str = r#"{"id":"evt_9","object":"event","type":"payout.created","created":1}"#;
 
     fn signed(host: &TestHost, secret: &[u8], body: &str, age_secs: u64) -> WebhookRequest {
         let t = host.now_ms() / 1000 - age_secs;
@@ -89,7 +99,7 @@ mod tests {
         let verified = verify(&signed(&host, b"whsec_p", BODY, 0)).unwrap();
         assert_eq!(
             (verified.event_id.as_str(), verified.event_type.as_str()),
-            ("evt_9", "payout.paid")
+            ("evt_9", "payout.created")
         );
         assert!(verify(&signed(&host, b"whsec_c", BODY, 0)).is_err());
         host.secret("stripe_connect_webhook_secret", b"whsec_c");
@@ -132,12 +142,12 @@ mod tests {
         let (host, _) = setup(Vec::new(), true);
         assert_eq!(
             handle(&delivery(BODY)),
-            Ok("ignored: payout.paid".to_owned())
+            Ok("ignored: payout.created".to_owned())
         );
         let odd = r#"{"id":"evt_1","type":"radar.early_fraud_warning.created"}"#;
         assert!(handle(&delivery(odd)).is_ok());
         assert_eq!(
-            host.counter("stripe_webhooks_total", &[("type", "payout.paid")]),
+            host.counter("stripe_webhooks_total", &[("type", "payout.created")]),
             1
         );
         assert_eq!(

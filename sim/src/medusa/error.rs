@@ -60,6 +60,17 @@ impl MedusaError {
         }
     }
 
+    /// 500 `database_error` with code `api_error`, as Medusa answers when
+    /// its database fails mid-request.
+    pub(crate) fn database(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "database_error",
+            code: Some("api_error"),
+            message: message.into(),
+        }
+    }
+
     /// The `type` field, for tests.
     #[cfg(test)]
     pub(crate) fn kind(&self) -> &'static str {

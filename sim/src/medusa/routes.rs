@@ -32,6 +32,18 @@ const ORDERS_LIMIT: usize = 15;
 pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub api_key: String,
+    /// Failures a test asked for, served before the real routes.
+    pub faults: Mutex<Vec<Fault>>,
+}
+
+/// A failure to serve instead of the real answer, as a crashed or
+/// overloaded backend would: `remaining` more requests of `method` on
+/// `path` get a 500.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fault {
+    pub method: String,
+    pub path: String,
+    pub remaining: u32,
 }
 
 impl std::fmt::Debug for Shared {
@@ -49,6 +61,7 @@ type Answer = Result<Json<Value>, MedusaError>;
 pub(crate) fn router(shared: AppState, recorder: Recorder) -> Router {
     let admin = admin_routes()
         .fallback(unknown_route)
+        .layer(from_fn_with_state(shared.clone(), inject_faults))
         .layer(from_fn_with_state(shared.clone(), authenticate))
         .with_state(shared);
     Router::new()
@@ -83,6 +96,28 @@ async fn authenticate(State(shared): State<AppState>, request: Request, next: Ne
         return next.run(request).await;
     }
     (StatusCode::UNAUTHORIZED, "Unauthorized").into_response()
+}
+
+/// Answers 500 `database_error` when a test asked this request to fail.
+async fn inject_faults(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    if take_fault(&shared, &method, &path) {
+        return MedusaError::database("simulated failure").into_response();
+    }
+    next.run(request).await
+}
+
+fn take_fault(shared: &Shared, method: &str, path: &str) -> bool {
+    let mut faults = lock(&shared.faults);
+    let matching = faults.iter_mut().find(|fault| {
+        fault.remaining > 0 && fault.method.eq_ignore_ascii_case(method) && fault.path == path
+    });
+    let Some(fault) = matching else {
+        return false;
+    };
+    fault.remaining -= 1;
+    true
 }
 
 /// The key of `Authorization: Basic base64("sk_…:")`, or of the raw

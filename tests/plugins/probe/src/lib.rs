@@ -13,8 +13,17 @@ use exports::switchyard::plugin::plugin::{
     PluginManifest as Manifest, Verified, WebhookRequest,
 };
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
 use switchyard::plugin::types::PluginError;
 use switchyard::plugin::{config, events, http, kv, log, secrets};
+
+/// The version probe reports: a build with the `v2` feature stands in for
+/// a newer release of the same plugin in hot-swap tests.
+const VERSION: &str = if cfg!(feature = "v2") {
+    "0.2.0-test"
+} else {
+    env!("CARGO_PKG_VERSION")
+};
 
 struct Probe;
 
@@ -29,14 +38,16 @@ impl Guest for Probe {
     fn manifest() -> Manifest {
         Manifest {
             name: "probe".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: VERSION.into(),
             wit_version: "0.1.0".into(),
             description: "Exercises host capabilities for tests".into(),
             jobs: Vec::new(),
             subscriptions: vec!["probe.ping".into()],
-            actions: ["fetch", "config", "hmac", "kv-get", "kv-set", "emit"]
-                .map(action)
-                .to_vec(),
+            actions: [
+                "fetch", "config", "hmac", "kv-get", "kv-set", "emit", "counter",
+            ]
+            .map(action)
+            .to_vec(),
             config: vec![ConfigKey {
                 name: "api_token".into(),
                 secret: true,
@@ -76,8 +87,7 @@ impl Guest for Probe {
         let key = format!("handled/{}", delivery.event_id);
         let count = kv::increment(&key, 1).map_err(|e| PluginError::Retryable(format!("{e:?}")))?;
         Ok(format!(
-            "probe {} handled {} ({count})",
-            env!("CARGO_PKG_VERSION"),
+            "probe {VERSION} handled {} ({count})",
             delivery.event_id
         ))
     }
@@ -103,6 +113,7 @@ impl Guest for Probe {
             "kv-get" => kv_get(&input),
             "kv-set" => kv_set(&input),
             "emit" => emit(&input),
+            "counter" => counter(),
             _ => return Err(PluginError::Unsupported(name)),
         };
         log::log(
@@ -112,6 +123,13 @@ impl Guest for Probe {
         );
         Ok(output.to_string())
     }
+}
+
+/// Counts calls in guest memory: with a fresh instance per call it always
+/// answers 1, which is what the host test checks.
+fn counter() -> Value {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    json!({ "calls": CALLS.fetch_add(1, Ordering::SeqCst) + 1 })
 }
 
 fn header(headers: &[(String, String)], name: &str) -> Option<String> {
