@@ -5,9 +5,9 @@
 //! the same HMAC check over the same bytes, the same inbox commit.
 //!
 //! Both run in this process on fresh SQLite files, without the dispatcher,
-//! so only ingest is measured; the load generator shares the machine, as a
-//! local proxy would. Prints requests per second and p50/p99 latency at
-//! each concurrency.
+//! so only ingest is measured; the load generator (a bare HTTP/1.1 client on
+//! keep-alive connections) shares the machine, as a local proxy would.
+//! Prints requests per second and p50/p99 latency at each concurrency.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -31,6 +31,8 @@ use switchyard::server::{self, App};
 use switchyard::services::HostServices;
 use switchyard::store::Store;
 use switchyard_signature::{DEFAULT_TOLERANCE_SECS, SignatureHeader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
 /// The webhook signing secret both servers check against.
 const WHSEC: &str = "whsec_switchyard_bench";
@@ -253,17 +255,13 @@ struct LoadResult {
 /// `concurrency` senders post fresh signed events for `duration`, after a
 /// short warm-up that is not counted.
 async fn load(url: &str, tag: &str, concurrency: usize, duration: Duration) -> LoadResult {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap_or_default();
     let warmup = Instant::now() + Duration::from_millis(500);
     let end = warmup + duration;
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
-        let (client, url) = (client.clone(), url.to_owned());
+        let url = url.to_owned();
         let prefix = format!("evt_{tag}_{concurrency}_{worker}");
-        tasks.push(tokio::spawn(sender(client, url, prefix, warmup, end)));
+        tasks.push(tokio::spawn(sender(url, prefix, warmup, end)));
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
@@ -288,8 +286,9 @@ async fn load(url: &str, tag: &str, concurrency: usize, duration: Duration) -> L
     }
 }
 
+/// One keep-alive connection posting until `end`; returns the latencies of
+/// the 2xx answers after `warmup` and the count of other outcomes.
 async fn sender(
-    client: reqwest::Client,
     url: String,
     prefix: String,
     warmup: Instant,
@@ -297,6 +296,11 @@ async fn sender(
 ) -> (Vec<Duration>, usize) {
     let mut latencies = Vec::new();
     let mut errors = 0;
+    let Some((address, path)) = url.strip_prefix("http://").and_then(|u| u.split_once('/')) else {
+        return (latencies, 1);
+    };
+    let path = format!("/{path}");
+    let mut conn = None;
     let mut n = 0u64;
     while Instant::now() < end {
         n += 1;
@@ -304,26 +308,75 @@ async fn sender(
             "{{\"id\":\"{prefix}_{n}\",\"object\":\"event\",\"type\":\"payout.paid\",\
              \"created\":1,\"data\":{{\"object\":{{\"id\":\"po_{n}\",\"amount\":1200}}}}}}"
         );
-        let signature = sign(body.as_bytes());
+        let request = http_request(address, &path, &sign(body.as_bytes()), &body);
         let started = Instant::now();
-        let sent = client
-            .post(&url)
-            .header("stripe-signature", signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await;
-        let ok = matches!(&sent, Ok(r) if r.status().is_success());
+        let status = send_request(&mut conn, address, &request).await;
         if started < warmup {
             continue;
         }
-        if ok && Instant::now() <= end {
-            latencies.push(started.elapsed());
-        } else if !ok {
-            errors += 1;
+        match status {
+            Ok(200..=299) if Instant::now() <= end => latencies.push(started.elapsed()),
+            Ok(200..=299) => {}
+            _ => errors += 1,
         }
     }
     (latencies, errors)
+}
+
+fn http_request(address: &str, path: &str, signature: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+         stripe-signature: {signature}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Sends one request on the kept-alive connection (opening one when there
+/// is none) and reads the answer; a bare HTTP/1.1 client, so the load
+/// generator costs little of the machine it shares with the servers.
+async fn send_request(
+    conn: &mut Option<BufReader<TcpStream>>,
+    address: &str,
+    request: &[u8],
+) -> std::io::Result<u16> {
+    let stream = match conn {
+        Some(stream) => stream,
+        None => conn.insert(BufReader::new(TcpStream::connect(address).await?)),
+    };
+    let answer = exchange(stream, request).await;
+    if answer.is_err() {
+        *conn = None;
+    }
+    answer
+}
+
+async fn exchange(stream: &mut BufReader<TcpStream>, request: &[u8]) -> std::io::Result<u16> {
+    stream.get_mut().write_all(request).await?;
+    let mut line = String::new();
+    stream.read_line(&mut line).await?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut length = 0;
+    loop {
+        line.clear();
+        stream.read_line(&mut line).await?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await?;
+    Ok(status)
 }
 
 fn sign(body: &[u8]) -> String {
