@@ -253,7 +253,7 @@ async fn post_until_stopped(
     while !stop.load(Ordering::Relaxed) {
         let n = ids.fetch_add(1, Ordering::Relaxed);
         let id = format!("evt-{n:06}");
-        let body = if n % 5 == 0 {
+        let body = if n.is_multiple_of(5) {
             vec![b'x'; 2048]
         } else {
             b"{}".to_vec()
