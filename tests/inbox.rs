@@ -323,7 +323,7 @@ async fn every_acknowledged_webhook_is_processed_exactly_once_across_kills() {
     let rounds: usize = std::env::var("SWITCHYARD_KILL_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(30);
     let extra = "call_timeout_ms = 2000\nmax_attempts = 100\nmax_body_bytes = 1024";
     let mut host = probe_host(extra, &[]).await;
     let ids = Arc::new(AtomicUsize::new(0));
