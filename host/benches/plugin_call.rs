@@ -5,7 +5,10 @@
 //! Needs the plugins built: `cargo xtask plugins`, then
 //! `cargo bench -p switchyard --bench plugin_call`.
 
-#![expect(missing_docs, reason = "criterion's macros generate undocumented functions")]
+#![expect(
+    missing_docs,
+    reason = "criterion's macros generate undocumented functions"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
