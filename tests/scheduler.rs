@@ -275,3 +275,75 @@ async fn the_cli_runs_a_job_through_the_host_and_lists_the_history() {
         "{text}"
     );
 }
+
+fn job<'a>(jobs: &'a Value, tenant: &str) -> Option<&'a Value> {
+    jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["tenant"] == tenant)
+}
+
+#[tokio::test]
+async fn a_config_reload_replans_schedules_without_a_restart() {
+    let config = r#"
+[tenants.acme.plugins.ticker.jobs.tick]
+schedule = "0 0 * * * *"
+[tenants.gone.plugins.ticker.jobs.tick]
+schedule = "0 0 * * * *"
+"#;
+    let host = start(config, &["--fixed-clock", &MORNING.to_string()]).await;
+    let eleven_ms = 1_780_311_600_000_i64;
+    let list = jobs(&host).await;
+    assert_eq!(job(&list, "acme").unwrap()["next_due_ms"], eleven_ms);
+
+    // Hourly at :00 becomes hourly at :45; tenant `gone` loses the plugin;
+    // tenant `new` gains it.
+    let path = host.dir().join("plugins.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replace("schedule = \"0 0 * * * *\"", "schedule = \"0 45 * * * *\"")
+        .replace(
+            "[tenants.gone.plugins.ticker.jobs.tick]",
+            "[tenants.new.plugins.ticker.jobs.tick]",
+        );
+    std::fs::write(&path, text).unwrap();
+
+    let quarter_to_ms = 1_780_310_700_000_i64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let list = loop {
+        let list = jobs(&host).await;
+        if job(&list, "acme").is_some_and(|j| j["schedule"] == "0 45 * * * *") {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "schedule never reloaded: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(job(&list, "gone").is_none(), "{list}");
+    for tenant in ["acme", "new"] {
+        let next = &job(&list, tenant).unwrap()["next_due_ms"];
+        assert_eq!(next, quarter_to_ms, "{list}");
+    }
+
+    // At 10:45 the new schedule runs, once, for each tenant that has it.
+    let set_clock = |ms: i64| host.admin_post("/admin/api/clock", ADMIN, json!({ "set_ms": ms }));
+    set_clock(quarter_to_ms).await;
+    for tenant in ["acme", "new"] {
+        let list = runs_when(&host, "ticker", tenant, |runs| {
+            runs.first().is_some_and(|r| r["outcome"] == "ok")
+        })
+        .await;
+        let runs = runs_of(&list, "ticker", tenant);
+        assert_eq!(runs.len(), 1, "{list}");
+        assert_eq!(ms(runs[0], "scheduled_for_ms"), quarter_to_ms);
+    }
+
+    // At 11:00 the old schedule would have run; its task is gone.
+    set_clock(eleven_ms).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let list = jobs(&host).await;
+    assert_eq!(runs_of(&list, "ticker", "acme").len(), 1, "{list}");
+    assert!(runs_of(&list, "ticker", "gone").is_empty(), "{list}");
+    let next = &job(&list, "acme").unwrap()["next_due_ms"];
+    assert_eq!(next, quarter_to_ms + 3_600_000, "{list}");
+}

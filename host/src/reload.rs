@@ -1,6 +1,6 @@
 //! Hot reload: the host watches the plugins directory and the config file,
 //! and on a change (or SIGHUP) builds a new registry beside the serving one
-//! and swaps it in atomically.
+//! and swaps it in atomically; the scheduler then re-plans the jobs.
 //!
 //! Calls in flight hold the registry they started with, so they finish on
 //! the plugin version they began on; new calls see the new registry. A file
@@ -16,23 +16,31 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::registry::{Registry, Severity};
 use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
 
 /// Writes arrive in bursts (a copy is many writes, an editor saves twice):
 /// the reload waits until the directory has been quiet this long.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// Reloads the registry from the config file.
+/// Reloads the registry and the job schedules from the config file.
 pub struct Reloader {
     runtime: Arc<Runtime>,
+    scheduler: Arc<Scheduler>,
     config_path: PathBuf,
     serving: Config,
 }
 
 impl Reloader {
     /// A reloader for the host started with `config` from `config_path`.
-    pub fn new(runtime: Arc<Runtime>, config_path: PathBuf, config: Config) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        scheduler: Arc<Scheduler>,
+        config_path: PathBuf,
+        config: Config,
+    ) -> Self {
         Self {
             runtime,
+            scheduler,
             config_path,
             serving: config,
         }
@@ -76,7 +84,8 @@ impl Reloader {
         }
     }
 
-    /// Re-reads the config and the plugins and swaps the registry in.
+    /// Re-reads the config and the plugins, swaps the registry in, then
+    /// re-plans the jobs against it.
     pub async fn reload(&mut self) {
         let config = match Config::load(&self.config_path) {
             Ok(config) => config,
@@ -95,6 +104,7 @@ impl Reloader {
         let registry = Registry::reload(&self.runtime, &config, &previous).await;
         log_changes(&previous, &registry);
         services.registry.store(Arc::new(registry));
+        self.scheduler.reload(&config);
         self.serving = config;
     }
 }

@@ -49,16 +49,23 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("the admin API answers to the published demo token");
     }
 
-    let reloader = Reloader::new(runtime.clone(), args.config.config.clone(), config.clone());
-    let _watcher = reloader
-        .spawn()
-        .context("cannot watch the plugins directory")?;
     let longest_call = config.limits.longest_timeout();
     let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, longest_call);
     tokio::spawn(dispatcher.run());
     tokio::spawn(sweep_kv(services.clone()));
     let scheduler = Scheduler::new(runtime.clone(), &config);
     scheduler.start().await;
+
+    let config_path = args.config.config.clone();
+    let reloader = Reloader::new(
+        runtime.clone(),
+        scheduler.clone(),
+        config_path,
+        config.clone(),
+    );
+    let _watcher = reloader
+        .spawn()
+        .context("cannot watch the plugins directory")?;
 
     let app = App {
         runtime,

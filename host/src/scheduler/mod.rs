@@ -8,15 +8,22 @@
 //! due time handled is stored, so after a restart the runs missed while the
 //! host was down follow the job's policy: `skip` records them as missed,
 //! `run-once` runs the job once for all of them.
+//!
+//! A hot reload re-plans the jobs: a job whose schedule, time zone, policy
+//! and switch are unchanged keeps its task; a changed one gets a new task
+//! that starts counting from the reload (it inherits the no-overlap lock, so
+//! a run still going blocks the new schedule's first run as it would have
+//! blocked the old one's); a job whose plugin or tenant is gone stops.
 
 pub mod schedule;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use serde::Serialize;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, JobSettings};
 use crate::runtime::bindings::types::PluginError;
@@ -59,6 +66,19 @@ struct Slot {
     running: Arc<Mutex<()>>,
     /// Next due time, Unix milliseconds; 0 when none.
     next_due_ms: AtomicI64,
+    /// Cancelled when a reload replaces or removes this job's plan.
+    retired: CancellationToken,
+}
+
+/// Where a job's task starts counting due times from.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// From the last due time stored before the host stopped, following the
+    /// missed-run policy for what passed meanwhile.
+    AfterStop,
+    /// From now: the job's plan just changed, so the old plan's due times
+    /// say nothing about what the new one missed.
+    Now,
 }
 
 /// A job's current state, for the admin API.
@@ -107,7 +127,9 @@ pub enum Failure {
 /// Runs every scheduled job.
 pub struct Scheduler {
     runtime: Arc<Runtime>,
-    slots: BTreeMap<JobKey, Arc<Slot>>,
+    /// The jobs in force. Swapped whole by a reload; readers clone an
+    /// `Arc<Slot>` out and never hold the lock across an await.
+    slots: std::sync::Mutex<BTreeMap<JobKey, Arc<Slot>>>,
 }
 
 impl Scheduler {
@@ -116,36 +138,14 @@ impl Scheduler {
     /// job, a manifest schedule that does not parse) are logged and that
     /// job's schedule is off.
     pub fn new(runtime: Arc<Runtime>, config: &Config) -> Arc<Self> {
-        let registry = runtime.services().registry.load();
-        let mut slots = BTreeMap::new();
-        for binding in registry.bindings() {
-            let Some(plugin) = registry.plugin(&binding.plugin) else {
-                continue;
-            };
-            let zone = config
-                .tenants
-                .get(&binding.tenant)
-                .map_or(chrono_tz::UTC, |t| t.timezone);
-            let overrides = &binding.settings.jobs;
-            for name in overrides.keys() {
-                if !plugin.manifest.jobs.iter().any(|j| &j.name == name) {
-                    tracing::warn!(
-                        plugin = %binding.plugin, tenant = %binding.tenant, job = %name,
-                        "the config sets a job this plugin does not have"
-                    );
-                }
-            }
-            for spec in &plugin.manifest.jobs {
-                let key = JobKey {
-                    plugin: binding.plugin.clone(),
-                    tenant: binding.tenant.clone(),
-                    job: spec.name.clone(),
-                };
-                let slot = Slot::new(key.clone(), &spec.schedule, overrides.get(&spec.name), zone);
-                slots.insert(key, Arc::new(slot));
-            }
-        }
-        Arc::new(Self { runtime, slots })
+        let slots = plan(&runtime, config)
+            .into_iter()
+            .map(|(key, slot)| (key, Arc::new(slot)))
+            .collect();
+        Arc::new(Self {
+            runtime,
+            slots: std::sync::Mutex::new(slots),
+        })
     }
 
     /// Marks runs a stopped host left behind as interrupted, then starts one
@@ -161,39 +161,101 @@ impl Scheduler {
             Ok(n) => tracing::warn!(runs = n, "job runs cut short by the last stop"),
             Err(err) => tracing::warn!(error = %err, "cannot close job runs of the last stop"),
         }
-        for slot in self.slots.values() {
-            let this = self.clone();
-            let slot = slot.clone();
-            tokio::spawn(async move { this.drive(slot).await });
+        let slots: Vec<Arc<Slot>> = self.current().values().cloned().collect();
+        for slot in &slots {
+            self.spawn_drive(slot.clone(), Start::AfterStop);
         }
-        tracing::info!(jobs = self.slots.len(), "scheduler started");
+        tracing::info!(jobs = slots.len(), "scheduler started");
+    }
+
+    /// Re-plans the jobs after a reload swapped in a new registry and
+    /// `config`: unchanged jobs keep running untouched, changed and new ones
+    /// start counting from now (nothing counts as missed), removed ones
+    /// stop. Runs in flight finish either way.
+    pub fn reload(self: &Arc<Self>, config: &Config) {
+        let mut planned = plan(&self.runtime, config);
+        let mut slots = self.lock();
+        let mut next = BTreeMap::new();
+        for (key, old) in std::mem::take(&mut *slots) {
+            match planned.remove(&key) {
+                Some(new) if new.same_plan(&old) => {
+                    next.insert(key, old);
+                }
+                Some(mut new) => {
+                    tracing::info!(
+                        job = %key, schedule = %new.schedule_text, timezone = %new.timezone,
+                        enabled = new.enabled, "job schedule changed"
+                    );
+                    old.retired.cancel();
+                    new.running = old.running.clone();
+                    let new = Arc::new(new);
+                    self.spawn_drive(new.clone(), Start::Now);
+                    next.insert(key, new);
+                }
+                None => {
+                    tracing::info!(job = %key, "job removed");
+                    old.retired.cancel();
+                }
+            }
+        }
+        for (key, new) in planned {
+            tracing::info!(job = %key, schedule = %new.schedule_text, "job added");
+            let new = Arc::new(new);
+            self.spawn_drive(new.clone(), Start::Now);
+            next.insert(key, new);
+        }
+        *slots = next;
     }
 
     /// Every job and where it stands.
     pub fn jobs(&self) -> Vec<JobStatus> {
-        self.slots.values().map(|slot| slot.status()).collect()
+        self.current().values().map(|slot| slot.status()).collect()
     }
 
     /// True when `key` names a job of a running plugin and tenant.
     pub fn has_job(&self, key: &JobKey) -> bool {
-        self.slots.contains_key(key)
+        self.current().contains_key(key)
     }
 
     /// Runs the job now, by hand, with the same bookkeeping and no-overlap
     /// rule as a scheduled run. None when there is no such job.
     pub async fn run_now(&self, key: &JobKey) -> Option<RunRecord> {
-        let slot = self.slots.get(key)?;
-        Some(self.execute(slot, Trigger::Manual, None).await)
+        let slot = self.current().get(key).cloned()?;
+        Some(self.execute(&slot, Trigger::Manual, None).await)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<JobKey, Arc<Slot>>> {
+        // The map is replaced whole, so a panic elsewhere cannot leave it
+        // half-written: a poisoned lock still holds a sound map.
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn current(&self) -> BTreeMap<JobKey, Arc<Slot>> {
+        self.lock().clone()
+    }
+
+    fn spawn_drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let retired = slot.retired.clone();
+            tokio::select! {
+                () = this.drive(slot, start) => {}
+                () = retired.cancelled() => {}
+            }
+        });
     }
 
     /// One job's life: catch up on what the last stop missed, then wait for
     /// each due time and start a run.
-    async fn drive(self: Arc<Self>, slot: Arc<Slot>) {
+    async fn drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
         let Some(schedule) = slot.schedule.clone() else {
             self.save(&slot, None, None).await;
             return;
         };
-        let mut last = self.catch_up(&slot, &schedule).await;
+        let mut last = match start {
+            Start::AfterStop => self.catch_up(&slot, &schedule).await,
+            Start::Now => self.runtime.services().now_ms(),
+        };
         let clock = self.runtime.services().clock.clone();
         while let Some(due) = schedule.next_after(last) {
             slot.next_due_ms.store(due, Ordering::Relaxed);
@@ -425,7 +487,16 @@ impl Slot {
             missed: settings.map(|s| s.missed).unwrap_or_default(),
             running: Arc::new(Mutex::new(())),
             next_due_ms: AtomicI64::new(0),
+            retired: CancellationToken::new(),
         }
+    }
+
+    /// True when both would run the job at the same times.
+    fn same_plan(&self, other: &Slot) -> bool {
+        self.schedule_text == other.schedule_text
+            && self.timezone == other.timezone
+            && self.missed == other.missed
+            && self.enabled == other.enabled
     }
 
     fn status(&self) -> JobStatus {
@@ -442,6 +513,41 @@ impl Slot {
             running: self.running.try_lock().is_err(),
         }
     }
+}
+
+/// Every job of every running (plugin, tenant), with the schedule the
+/// manifest gives it unless the tenant's config overrides it.
+fn plan(runtime: &Runtime, config: &Config) -> BTreeMap<JobKey, Slot> {
+    let registry = runtime.services().registry.load();
+    let mut slots = BTreeMap::new();
+    for binding in registry.bindings() {
+        let Some(plugin) = registry.plugin(&binding.plugin) else {
+            continue;
+        };
+        let zone = config
+            .tenants
+            .get(&binding.tenant)
+            .map_or(chrono_tz::UTC, |t| t.timezone);
+        let overrides = &binding.settings.jobs;
+        for name in overrides.keys() {
+            if !plugin.manifest.jobs.iter().any(|j| &j.name == name) {
+                tracing::warn!(
+                    plugin = %binding.plugin, tenant = %binding.tenant, job = %name,
+                    "the config sets a job this plugin does not have"
+                );
+            }
+        }
+        for spec in &plugin.manifest.jobs {
+            let key = JobKey {
+                plugin: binding.plugin.clone(),
+                tenant: binding.tenant.clone(),
+                job: spec.name.clone(),
+            };
+            let slot = Slot::new(key.clone(), &spec.schedule, overrides.get(&spec.name), zone);
+            slots.insert(key, slot);
+        }
+    }
+    slots
 }
 
 fn ended(outcome: RunOutcome, error: Option<String>) -> RunEnd {
