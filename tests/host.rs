@@ -327,6 +327,26 @@ medusa_api_key = { env = "ACME_MEDUSA_KEY" }
 "#;
 
 #[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    // The pipe's reading end is closed before the command starts, so its
+    // first line of output meets a broken pipe, as with `| head -0`.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let builder = HostBuilder::new("");
+    let config = builder.write_config("127.0.0.1:0");
+    let output = std::process::Command::new(switchyard_tests::host_binary())
+        .args(["deliveries", "list", "--config"])
+        .arg(config)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn check_names_the_tenant_plugin_and_key_of_a_missing_secret() {
     let builder = HostBuilder::new(STRIPE_TENANT)
         .plugin("stripe-connect")

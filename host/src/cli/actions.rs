@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::Value;
 
+use super::out::outln;
 use super::remote::admin_request;
 
 /// Calls `action` of `plugin` for `tenant` with JSON `input` and prints the
@@ -19,6 +20,6 @@ pub(super) async fn call(
     let input: Value = serde_json::from_str(input).context("--input is not JSON")?;
     let path = format!("actions/{plugin}/{tenant}/{action}");
     let answer = admin_request(url, &path, Some(&input)).await?;
-    println!("{:#}", answer["result"]);
+    outln!("{:#}", answer["result"]);
     Ok(ExitCode::SUCCESS)
 }

@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::out::outln;
 use super::plugins::load_offline;
 
 pub(super) async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let (config, registry) = load_offline(config_path).await?;
     for problem in registry.problems() {
-        println!("{problem}");
+        outln!("{problem}");
     }
     let plugins = registry.plugins().count();
     let bindings = registry.bindings().count();
@@ -18,7 +19,7 @@ pub(super) async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|p| p.severity == crate::registry::Severity::Error)
         .count();
-    println!(
+    outln!(
         "{}: {plugins} plugin(s), {bindings} tenant binding(s), {errors} error(s)",
         config.path.display()
     );

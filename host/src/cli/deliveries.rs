@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+use super::out::outln;
 use super::{DeliveryListArgs, ReplayArgs};
 use crate::config::Config;
 use crate::store::{DeliveryFilter, DeliveryStatus, Replay, Store};
@@ -37,15 +38,22 @@ pub(super) async fn list(args: DeliveryListArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot list deliveries")?;
     if args.json {
-        println!("{:#}", serde_json::json!({ "deliveries": list }));
+        outln!("{:#}", serde_json::json!({ "deliveries": list }));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<33} {:<10} {:>3} {:<16} {:<10} {:<19} {:<24} {:<18} ERROR",
-        "ID", "STATUS", "TRY", "PLUGIN", "TENANT", "RECEIVED (UTC)", "EVENT", "TYPE"
+        "ID",
+        "STATUS",
+        "TRY",
+        "PLUGIN",
+        "TENANT",
+        "RECEIVED (UTC)",
+        "EVENT",
+        "TYPE"
     );
     for d in &list {
-        println!(
+        outln!(
             "{:<33} {:<10} {:>3} {:<16} {:<10} {:<19} {:<24} {:<18} {}",
             d.id,
             d.status.as_str(),
@@ -58,7 +66,7 @@ pub(super) async fn list(args: DeliveryListArgs) -> anyhow::Result<ExitCode> {
             clip(d.last_error.as_deref().unwrap_or("-"), 60),
         );
     }
-    println!("{} deliveries", list.len());
+    outln!("{} deliveries", list.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -73,13 +81,15 @@ pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot replay {id}"))?;
         match outcome {
-            Replay::Replayed(d) => println!(
+            Replay::Replayed(d) => outln!(
                 "{id}: replayed ({} for {}/{})",
-                d.event_id, d.plugin, d.tenant
+                d.event_id,
+                d.plugin,
+                d.tenant
             ),
             Replay::NotFound => {
                 failed = true;
-                println!("{id}: no such delivery");
+                outln!("{id}: no such delivery");
             }
             Replay::NotReplayable(status) => {
                 failed = true;
@@ -88,7 +98,7 @@ pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     ""
                 };
-                println!("{id}: not replayed, it is {}{hint}", status.as_str());
+                outln!("{id}: not replayed, it is {}{hint}", status.as_str());
             }
         }
     }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::deliveries::{clip, open_store, utc};
+use super::out::outln;
 use super::{JobRunArgs, JobsListArgs};
 use crate::config::Config;
 use crate::store::JobRunFilter;
@@ -29,15 +30,21 @@ pub(super) async fn list(args: JobsListArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot list job runs")?;
     if args.json {
-        println!(
+        outln!(
             "{:#}",
             serde_json::json!({ "jobs": schedules, "runs": runs })
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<16} {:<10} {:<16} {:<16} {:<16} {:<8} {:<19}",
-        "PLUGIN", "TENANT", "JOB", "SCHEDULE", "TIMEZONE", "MISSED", "NEXT DUE (UTC)"
+        "PLUGIN",
+        "TENANT",
+        "JOB",
+        "SCHEDULE",
+        "TIMEZONE",
+        "MISSED",
+        "NEXT DUE (UTC)"
     );
     for s in &schedules {
         let next = match (s.enabled, s.next_due_at_ms) {
@@ -45,15 +52,26 @@ pub(super) async fn list(args: JobsListArgs) -> anyhow::Result<ExitCode> {
             (true, Some(ms)) => utc(ms),
             (true, None) => "-".to_owned(),
         };
-        println!(
+        outln!(
             "{:<16} {:<10} {:<16} {:<16} {:<16} {:<8} {next}",
-            s.plugin, s.tenant, s.job, s.schedule, s.timezone, s.missed
+            s.plugin,
+            s.tenant,
+            s.job,
+            s.schedule,
+            s.timezone,
+            s.missed
         );
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<16} {:<10} {:<16} {:<9} {:<11} {:<19} {:>8}  RESULT",
-        "PLUGIN", "TENANT", "JOB", "TRIGGER", "OUTCOME", "STARTED (UTC)", "MS"
+        "PLUGIN",
+        "TENANT",
+        "JOB",
+        "TRIGGER",
+        "OUTCOME",
+        "STARTED (UTC)",
+        "MS"
     );
     for r in &runs {
         let took = r
@@ -61,7 +79,7 @@ pub(super) async fn list(args: JobsListArgs) -> anyhow::Result<ExitCode> {
             .map_or_else(|| "-".to_owned(), |f| (f - r.started_at_ms).to_string());
         let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let result = r.error.clone().unwrap_or_else(|| counts.join(" "));
-        println!(
+        outln!(
             "{:<16} {:<10} {:<16} {:<9} {:<11} {:<19} {:>8}  {}",
             r.plugin,
             r.tenant,
@@ -101,13 +119,13 @@ pub(super) async fn run(args: JobRunArgs) -> anyhow::Result<ExitCode> {
     if status.is_success() {
         let counts = body["counts"].as_object().cloned().unwrap_or_default();
         let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!(
+        outln!(
             "{} ran: {}",
             args.job,
             body["summary"].as_str().unwrap_or("")
         );
         if !counts.is_empty() {
-            println!("counts: {}", counts.join(" "));
+            outln!("counts: {}", counts.join(" "));
         }
         return Ok(ExitCode::SUCCESS);
     }

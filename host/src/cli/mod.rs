@@ -4,6 +4,7 @@ mod actions;
 mod check;
 mod deliveries;
 mod jobs;
+mod out;
 mod plugins;
 mod remote;
 mod serve;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use super::out::outln;
 use super::remote::admin_request;
 use crate::capabilities::clock::Clock;
 use crate::config::Config;
@@ -37,7 +38,7 @@ pub(super) async fn list(
         None => load_offline(config_path).await?.1.describe(),
     };
     if as_json {
-        println!("{listing:#}");
+        outln!("{listing:#}");
     } else {
         print_table(&listing);
     }
@@ -45,9 +46,12 @@ pub(super) async fn list(
 }
 
 fn print_table(listing: &Value) {
-    println!(
+    outln!(
         "{:<20} {:<12} {:<6} {:<24} FILE",
-        "PLUGIN", "VERSION", "WIT", "TENANTS"
+        "PLUGIN",
+        "VERSION",
+        "WIT",
+        "TENANTS"
     );
     for plugin in listing["plugins"].as_array().into_iter().flatten() {
         let manifest = &plugin["manifest"];
@@ -62,7 +66,7 @@ fn print_table(listing: &Value) {
         } else {
             tenants.join(",")
         };
-        println!(
+        outln!(
             "{:<20} {:<12} {:<6} {:<24} {}",
             text(&manifest["name"]),
             text(&manifest["version"]),
@@ -78,7 +82,7 @@ fn print_table(listing: &Value) {
                 line.push_str(&format!(" {key} {value}:"));
             }
         }
-        println!("{line} {}", text(&problem["message"]));
+        outln!("{line} {}", text(&problem["message"]));
     }
 }
 

@@ -12,6 +12,21 @@ use crate::store::DeliveryTxn;
 /// What a plugin export answered, or how the call failed on the host side.
 pub type CallResult<T> = Result<Result<T, PluginError>, CallError>;
 
+/// The closure [`Runtime::call`] runs on a fresh instance: the generated
+/// binding `$method` with the call's context and borrowed `$arg`s. Written
+/// in argument position, so the compiler infers its higher-ranked type.
+macro_rules! export {
+    ($method:ident $(, $arg:ident)*) => {
+        move |inst, store, ctx| {
+            Box::pin(async move {
+                inst.switchyard_plugin_plugin()
+                    .$method(store, &ctx $(, &$arg)*)
+                    .await
+            })
+        }
+    };
+}
+
 impl Runtime {
     /// `verify-webhook`: Ok with the event's id and type, or the rejection.
     pub async fn verify_webhook(
@@ -23,16 +38,12 @@ impl Runtime {
         self.call(
             plugin,
             binding,
+            None,
             "verify-webhook",
-            move |inst, store, ctx| {
-                Box::pin(async move {
-                    inst.switchyard_plugin_plugin()
-                        .call_verify_webhook(store, &ctx, &req)
-                        .await
-                })
-            },
+            export!(call_verify_webhook, req),
         )
         .await
+        .0
     }
 
     /// `handle-webhook` for a stored delivery; its kv writes and events go
@@ -44,18 +55,13 @@ impl Runtime {
         delivery: Delivery,
         txn: DeliveryTxn,
     ) -> (CallResult<String>, Option<DeliveryTxn>) {
-        self.call_in_txn(
+        let txn = Some(txn);
+        self.call(
             plugin,
             binding,
             txn,
             "handle-webhook",
-            move |inst, store, ctx| {
-                Box::pin(async move {
-                    inst.switchyard_plugin_plugin()
-                        .call_handle_webhook(store, &ctx, &delivery)
-                        .await
-                })
-            },
+            export!(call_handle_webhook, delivery),
         )
         .await
     }
@@ -69,18 +75,13 @@ impl Runtime {
         event: Event,
         txn: DeliveryTxn,
     ) -> (CallResult<String>, Option<DeliveryTxn>) {
-        self.call_in_txn(
+        let txn = Some(txn);
+        self.call(
             plugin,
             binding,
             txn,
             "handle-event",
-            move |inst, store, ctx| {
-                Box::pin(async move {
-                    inst.switchyard_plugin_plugin()
-                        .call_handle_event(store, &ctx, &event)
-                        .await
-                })
-            },
+            export!(call_handle_event, event),
         )
         .await
     }
@@ -92,14 +93,15 @@ impl Runtime {
         binding: &Arc<Binding>,
         name: String,
     ) -> CallResult<JobReport> {
-        self.call(plugin, binding, "run-job", move |inst, store, ctx| {
-            Box::pin(async move {
-                inst.switchyard_plugin_plugin()
-                    .call_run_job(store, &ctx, &name)
-                    .await
-            })
-        })
+        self.call(
+            plugin,
+            binding,
+            None,
+            "run-job",
+            export!(call_run_job, name),
+        )
         .await
+        .0
     }
 
     /// `call-action` with JSON input; answers JSON.
@@ -110,13 +112,14 @@ impl Runtime {
         name: String,
         input: String,
     ) -> CallResult<String> {
-        self.call(plugin, binding, "call-action", move |inst, store, ctx| {
-            Box::pin(async move {
-                inst.switchyard_plugin_plugin()
-                    .call_call_action(store, &ctx, &name, &input)
-                    .await
-            })
-        })
+        self.call(
+            plugin,
+            binding,
+            None,
+            "call-action",
+            export!(call_call_action, name, input),
+        )
         .await
+        .0
     }
 }

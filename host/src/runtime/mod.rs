@@ -243,33 +243,15 @@ impl Runtime {
         Manifest::from_guest(raw)
     }
 
-    /// Calls `export` on a fresh instance of `plugin` for `binding`'s tenant.
+    /// Calls `export` on a fresh instance of `plugin` for `binding`'s
+    /// tenant. With a `txn` (a delivery being processed) the call's kv
+    /// writes and emitted events go into it instead of the store, and it is
+    /// handed back with the result.
     pub async fn call<T: Send>(
         &self,
         plugin: &Plugin,
         binding: &Arc<Binding>,
-        export: &'static str,
-        call: impl for<'a> FnOnce(
-            &'a Integration,
-            &'a mut Store<CallState>,
-            CallContext,
-        ) -> GuestCall<'a, T>
-        + Send,
-    ) -> Result<T, CallError> {
-        let name: Arc<str> = Arc::from(plugin.manifest.name.as_str());
-        let (result, _) = self
-            .run(&plugin.pre, name, Some(binding.clone()), None, export, call)
-            .await;
-        result
-    }
-
-    /// Like [`Runtime::call`], but the call's kv writes and emitted events
-    /// go into `txn` instead of the store; returns them with the result.
-    pub async fn call_in_txn<T: Send>(
-        &self,
-        plugin: &Plugin,
-        binding: &Arc<Binding>,
-        txn: DeliveryTxn,
+        txn: Option<DeliveryTxn>,
         export: &'static str,
         call: impl for<'a> FnOnce(
             &'a Integration,
@@ -280,7 +262,7 @@ impl Runtime {
     ) -> (Result<T, CallError>, Option<DeliveryTxn>) {
         let name: Arc<str> = Arc::from(plugin.manifest.name.as_str());
         let binding = Some(binding.clone());
-        self.run(&plugin.pre, name, binding, Some(txn), export, call)
+        self.run(&plugin.pre, name, binding, txn, export, call)
             .await
     }
 
