@@ -7,9 +7,10 @@
 
 use serde_json::{Value, json};
 use switchyard_sim::RecordedRequest;
-use switchyard_sim::medusa::{DEMO_STRIPE_ACCOUNT, Medusa, MedusaConfig};
-use switchyard_sim::stripe::{Stripe, StripeConfig, webhook};
-use switchyard_tests::{Host, HostBuilder, fixtures, now_secs};
+use switchyard_sim::medusa::{DEMO_STRIPE_ACCOUNT, Medusa};
+use switchyard_sim::stripe::{Stripe, webhook};
+use switchyard_tests::marketplace::{Marketplace, Settings};
+use switchyard_tests::{Host, fixtures, now_secs};
 
 const SECRET: &str = "whsec_e2e_actions";
 const ADMIN: &str = "admin-token-actions";
@@ -19,56 +20,23 @@ const NEW_VENDOR: &str = "vendor_01NOSTRIPE";
 const DEMO_PAYOUT: &str = "payout_01DEMO";
 const JOB: &str = "/admin/api/jobs/stripe-connect/acme/process-vendor-payouts";
 
-struct Setup {
-    host: Host,
-    medusa: Medusa,
-    stripe: Stripe,
-}
-
 /// The demo marketplace and a Stripe whose demo account is onboarded and
 /// whose platform holds $10,000; the tenant claims the route aliases.
-async fn setup() -> Setup {
-    let medusa = Medusa::start(MedusaConfig::demo())
-        .await
-        .expect("medusa simulator");
-    let stripe = Stripe::start(StripeConfig::default())
-        .await
-        .expect("stripe simulator");
-    stripe.seed_demo();
-    let (m, s) = (medusa.addr(), stripe.addr());
+async fn setup() -> Marketplace {
     let config = format!(
-        r#"
-admin_token = {{ env = "ADMIN_TOKEN" }}
-[tenants.acme.plugins.stripe-connect]
-allow_hosts = ["{m}", "{s}"]
-allow_private = ["127.0.0.0/8"]
-route_aliases = true
-[tenants.acme.plugins.stripe-connect.config]
-medusa_url = "http://{m}"
-stripe_api_url = "http://{s}"
-stripe_connect_url = "http://{s}"
-stripe_client_id = "{CLIENT_ID}"
+        r#"stripe_client_id = "{CLIENT_ID}"
 onboarding_refresh_url = "https://market.example/stripe/refresh"
-onboarding_return_url = "https://market.example/stripe/done"
-[tenants.acme.plugins.stripe-connect.secrets]
-stripe_webhook_secret = {{ env = "WHSEC" }}
-stripe_secret_key = {{ env = "STRIPE_KEY", hosts = ["{s}"] }}
-medusa_api_key = {{ env = "MEDUSA_KEY", hosts = ["{m}"] }}
-"#
+onboarding_return_url = "https://market.example/stripe/done""#
     );
-    let host = HostBuilder::new(&config)
-        .plugin("stripe-connect")
-        .env("ADMIN_TOKEN", ADMIN)
-        .env("WHSEC", SECRET)
-        .env("STRIPE_KEY", stripe.secret_key())
-        .env("MEDUSA_KEY", medusa.api_key())
-        .start()
-        .await;
-    Setup {
-        host,
-        medusa,
-        stripe,
-    }
+    let marketplace = Marketplace::start(Settings {
+        admin_token: ADMIN,
+        webhook_secret: SECRET,
+        binding: "route_aliases = true",
+        config: &config,
+    })
+    .await;
+    marketplace.stripe.seed_demo();
+    marketplace
 }
 
 /// Runs an action of the plugin for tenant `acme`; the `result` on success.
@@ -86,14 +54,9 @@ async fn action(host: &Host, name: &str, input: Value) -> (u16, Value) {
 
 /// Runs the payout job through the admin API.
 async fn run_job(host: &Host) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{}{JOB}", host.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("job request");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("job report")
+    let (status, report) = host.admin_post(JOB, ADMIN, json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    report
 }
 
 /// The POSTs the Stripe simulator received on `path`.
@@ -133,7 +96,7 @@ fn onboard_demo_vendor(medusa: &Medusa) {
 
 #[tokio::test]
 async fn oauth_links_a_standard_account_once_per_state() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,
@@ -182,7 +145,7 @@ async fn oauth_links_a_standard_account_once_per_state() {
 
 #[tokio::test]
 async fn creates_an_express_account_once_and_an_onboarding_link() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,
@@ -249,7 +212,7 @@ async fn creates_an_express_account_once_and_an_onboarding_link() {
 
 #[tokio::test]
 async fn the_connect_alias_needs_the_admin_token_and_returns_the_link() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,
@@ -279,7 +242,7 @@ async fn the_connect_alias_needs_the_admin_token_and_returns_the_link() {
 
 #[tokio::test]
 async fn transfers_gross_minus_the_fee_or_all_of_it_without_one() {
-    let Setup {
+    let Marketplace {
         host,
         stripe,
         medusa: _medusa,
@@ -324,7 +287,7 @@ async fn transfers_gross_minus_the_fee_or_all_of_it_without_one() {
 
 #[tokio::test]
 async fn pays_out_from_the_connected_account_and_reads_balances() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,
@@ -384,7 +347,7 @@ async fn pays_out_from_the_connected_account_and_reads_balances() {
 
 #[tokio::test]
 async fn deauthorize_disconnects_the_account_and_unlinks_the_vendor() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,
@@ -423,11 +386,7 @@ type Check = dyn Fn(&Medusa);
 
 #[tokio::test]
 async fn processes_every_fixture_event_into_medusa_state() {
-    let Setup {
-        host,
-        medusa,
-        stripe: _stripe,
-    } = setup().await;
+    let Marketplace { host, medusa, .. } = setup().await;
     // Payouts the fixture objects belong to: one paid by the fixture
     // transfer (found by its group), one taken to the bank by the fixture
     // payout (found by its Stripe id).
@@ -481,11 +440,7 @@ async fn processes_every_fixture_event_into_medusa_state() {
 
 #[tokio::test]
 async fn late_and_repeated_events_leave_the_newest_state() {
-    let Setup {
-        host,
-        medusa,
-        stripe: _stripe,
-    } = setup().await;
+    let Marketplace { host, medusa, .. } = setup().await;
     let transfer = json!({"id": "tr_e2e_1", "object": "transfer", "amount": 9890,
         "amount_reversed": 0, "created": 1_000, "destination": DEMO_STRIPE_ACCOUNT,
         "transfer_group": DEMO_PAYOUT, "metadata": {"payout_id": DEMO_PAYOUT}, "reversed": false});
@@ -519,11 +474,7 @@ async fn late_and_repeated_events_leave_the_newest_state() {
 
 #[tokio::test]
 async fn deauthorization_event_unlinks_the_vendor() {
-    let Setup {
-        host,
-        medusa,
-        stripe: _stripe,
-    } = setup().await;
+    let Marketplace { host, medusa, .. } = setup().await;
     let application = json!({"id": CLIENT_ID, "object": "application", "name": "Market"});
     let event = webhook::event(
         "account.application.deauthorized",
@@ -540,7 +491,7 @@ async fn deauthorization_event_unlinks_the_vendor() {
 
 #[tokio::test]
 async fn the_job_transfers_each_payout_once_in_its_currencys_units() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,
@@ -594,7 +545,7 @@ async fn the_job_transfers_each_payout_once_in_its_currencys_units() {
 
 #[tokio::test]
 async fn the_job_recovers_a_lost_write_back_without_a_second_transfer() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,
@@ -622,7 +573,7 @@ async fn the_job_recovers_a_lost_write_back_without_a_second_transfer() {
 
 #[tokio::test]
 async fn the_job_skips_vendors_not_onboarded_and_waits_for_funds() {
-    let Setup {
+    let Marketplace {
         host,
         medusa,
         stripe,

@@ -3,55 +3,24 @@
 //! Stripe events from the shared fixtures.
 
 use serde_json::Value;
-use switchyard_sim::medusa::{DEMO_STRIPE_ACCOUNT, Medusa, MedusaConfig};
-use switchyard_sim::stripe::{Stripe, StripeConfig};
-use switchyard_tests::{Host, HostBuilder, eventually, fixtures, now_secs};
+use switchyard_sim::medusa::{DEMO_STRIPE_ACCOUNT, Medusa};
+use switchyard_sim::stripe::Stripe;
+use switchyard_tests::marketplace::{Marketplace, Settings};
+use switchyard_tests::{Host, eventually, fixtures, now_secs};
 
 const SECRET: &str = "whsec_e2e_current";
 const OLD_SECRET: &str = "whsec_e2e_previous";
 const ADMIN: &str = "admin-token-e2e";
 const WEBHOOK: &str = "/webhooks/stripe-connect/acme";
 
-struct Setup {
-    host: Host,
-    medusa: Medusa,
-    _stripe: Stripe,
-}
-
-async fn setup() -> Setup {
-    let medusa = Medusa::start(MedusaConfig::demo())
-        .await
-        .expect("medusa simulator");
-    let stripe = Stripe::start(StripeConfig::default())
-        .await
-        .expect("stripe simulator");
-    let (m, s) = (medusa.addr(), stripe.addr());
-    let config = format!(
-        r#"
-admin_token = {{ env = "ADMIN_TOKEN" }}
-[tenants.acme.plugins.stripe-connect]
-allow_hosts = ["{m}", "{s}"]
-allow_private = ["127.0.0.0/8"]
-config = {{ medusa_url = "http://{m}", stripe_api_url = "http://{s}", stripe_connect_url = "http://{s}" }}
-[tenants.acme.plugins.stripe-connect.secrets]
-stripe_webhook_secret = {{ env = "WHSEC" }}
-stripe_secret_key = {{ env = "STRIPE_KEY", hosts = ["{s}"] }}
-medusa_api_key = {{ env = "MEDUSA_KEY", hosts = ["{m}"] }}
-"#
-    );
-    let host = HostBuilder::new(&config)
-        .plugin("stripe-connect")
-        .env("ADMIN_TOKEN", ADMIN)
-        .env("WHSEC", SECRET)
-        .env("STRIPE_KEY", stripe.secret_key())
-        .env("MEDUSA_KEY", medusa.api_key())
-        .start()
-        .await;
-    Setup {
-        host,
-        medusa,
-        _stripe: stripe,
-    }
+async fn setup() -> Marketplace {
+    Marketplace::start(Settings {
+        admin_token: ADMIN,
+        webhook_secret: SECRET,
+        binding: "",
+        config: "",
+    })
+    .await
 }
 
 /// The `account.updated` event of the shared fixtures, as sent bytes.
@@ -97,7 +66,7 @@ fn onboarding_status(medusa: &Medusa) -> Value {
 
 #[tokio::test]
 async fn approves_the_vendor_once_for_a_repeated_account_updated() {
-    let Setup { host, medusa, .. } = setup().await;
+    let Marketplace { host, medusa, .. } = setup().await;
     let body = account_updated();
     assert_eq!(onboarding_status(&medusa), "pending");
 
@@ -128,7 +97,7 @@ async fn approves_the_vendor_once_for_a_repeated_account_updated() {
 
 #[tokio::test]
 async fn rejects_a_body_changed_by_one_byte_and_changes_nothing() {
-    let Setup { host, medusa, .. } = setup().await;
+    let Marketplace { host, medusa, .. } = setup().await;
     let body = account_updated();
     let header = Stripe::sign_event(SECRET, now_secs(), &body);
     let mut tampered = body.clone();
@@ -151,7 +120,7 @@ async fn rejects_a_body_changed_by_one_byte_and_changes_nothing() {
 
 #[tokio::test]
 async fn rejects_timestamps_301_seconds_in_the_past_or_future() {
-    let Setup { host, medusa, .. } = setup().await;
+    let Marketplace { host, medusa, .. } = setup().await;
     let body = account_updated();
     for skew in [-301_i64, 301] {
         let t = now_secs().saturating_add_signed(skew);
@@ -172,7 +141,7 @@ async fn rejects_timestamps_301_seconds_in_the_past_or_future() {
 
 #[tokio::test]
 async fn accepts_two_v1_signatures_when_only_the_second_matches() {
-    let Setup { host, .. } = setup().await;
+    let Marketplace { host, .. } = setup().await;
     let body = account_updated();
     let header = Stripe::signature_header(&[OLD_SECRET, SECRET], now_secs(), &body);
     assert_eq!(header.matches("v1=").count(), 2);
@@ -185,7 +154,7 @@ async fn accepts_two_v1_signatures_when_only_the_second_matches() {
 
 #[tokio::test]
 async fn rejects_malformed_signature_headers() {
-    let Setup { host, .. } = setup().await;
+    let Marketplace { host, .. } = setup().await;
     let body = account_updated();
     let valid = Stripe::sign_event(SECRET, now_secs(), &body);
     let v1 = valid.split_once(",v1=").expect("v1").1.to_owned();

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod marketplace;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -319,14 +321,8 @@ impl Host {
         path: &str,
         input: serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/admin/api/actions/{path}", self.url))
-            .bearer_auth(token)
-            .json(&input)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
+        let path = format!("/admin/api/actions/{path}");
+        self.admin_post(&path, token, input).await
     }
 
     /// Waits until `done` holds for the admin delivery list of `status`.
