@@ -419,7 +419,10 @@ fn build_engine() -> anyhow::Result<Engine> {
             keep_resident,
         )));
         match Engine::new(&config) {
-            Ok(engine) => return Ok(engine),
+            Ok(engine) => {
+                tracing::debug!(?pagemap_scan, keep_resident, "pooling instance allocator");
+                return Ok(engine);
+            }
             // PAGEMAP_SCAN needs Linux 6.7; a small address space (ulimit
             // -v, some containers) cannot hold the pool's reservation.
             Err(err) => tracing::info!(
