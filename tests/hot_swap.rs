@@ -274,3 +274,69 @@ async fn a_corrupt_cache_entry_is_rebuilt_not_trusted() {
         .count();
     assert_eq!(after, complaints, "the rebuilt entry was not trusted");
 }
+
+/// Polls the admin plugin list until `done` holds for it.
+async fn listing_when(host: &Host, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = host.admin_get("/admin/api/plugins", ADMIN).await;
+        if done(&listed) {
+            return listed;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_missing_plugins_dir_is_refused_and_a_new_one_is_watched() {
+    let host = probe_host().await;
+    let config = host.dir().join("plugins.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+
+    // A mistyped folder unloads nothing: the config is refused, and says so.
+    let mistyped = text.replace("plugins_dir = \"plugins\"", "plugins_dir = \"nowhere\"");
+    std::fs::write(&config, &mistyped).unwrap();
+    let listed = listing_when(&host, "refused the config", |l| {
+        l["problems"].as_array().is_some_and(|p| !p.is_empty())
+    })
+    .await;
+    let message = listed["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("plugins_dir") && message.contains("nowhere"),
+        "{message}"
+    );
+    assert_eq!(listed["plugins"][0]["tenants"], serde_json::json!(["acme"]));
+    let health: Value = reqwest::get(format!("{}/health", host.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["problems"], 1, "{health}");
+    let answer = host
+        .post(
+            "/webhooks/probe/acme",
+            &[("x-probe-id", "d1")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+
+    // A folder that exists is taken, the refusal is cleared, and plugins
+    // dropped into the new folder are picked up.
+    std::fs::create_dir(host.dir().join("moved")).unwrap();
+    let moved = host.dir().join("moved/probe.wasm");
+    replace(&moved, &std::fs::read(plugin("probe")).unwrap());
+    let text = text.replace("plugins_dir = \"plugins\"", "plugins_dir = \"moved\"");
+    std::fs::write(&config, text).unwrap();
+    listing_when(&host, "took the new folder", |l| {
+        l["problems"].as_array().is_some_and(Vec::is_empty)
+            && l["plugins"][0]["file"]
+                .as_str()
+                .is_some_and(|f| f.contains("moved"))
+    })
+    .await;
+    replace(&moved, &std::fs::read(plugin("probe-v2")).unwrap());
+    wait_for_version(&host, "0.2.0-test").await;
+}

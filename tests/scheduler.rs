@@ -320,6 +320,22 @@ schedule = "0 0 * * * *"
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(job(&list, "gone").is_none(), "{list}");
+    // The stored schedules, which `switchyard jobs list` reads, agree.
+    let stored = || {
+        let listed = host.run_command(&["jobs", "list", "--json"]);
+        let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        job(&listed, "gone").cloned().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stored()["enabled"] != false {
+        assert!(
+            Instant::now() < deadline,
+            "still stored as on: {}",
+            stored()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stored()["next_due_at_ms"].is_null(), "{}", stored());
     for tenant in ["acme", "new"] {
         let next = &job(&list, tenant).unwrap()["next_due_ms"];
         assert_eq!(next, quarter_to_ms, "{list}");

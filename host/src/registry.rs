@@ -80,7 +80,7 @@ impl fmt::Display for Problem {
 }
 
 /// Everything loaded, by name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     plugins: BTreeMap<String, Arc<Plugin>>,
     bindings: BTreeMap<(String, String), Arc<Binding>>,
@@ -407,6 +407,16 @@ impl Registry {
             })
             .collect();
         serde_json::json!({ "plugins": plugins, "problems": self.problems })
+    }
+
+    /// This registry, still serving, with `problem` saying why a newer
+    /// config was refused; it replaces the reason of an earlier refusal.
+    pub fn refusing(&self, problem: Problem) -> Self {
+        let mut kept = self.clone();
+        kept.problems
+            .retain(|p| p.file != problem.file || p.plugin.is_some());
+        kept.problems.push(problem);
+        kept
     }
 
     /// Everything found wrong while loading.

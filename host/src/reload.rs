@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::registry::{Registry, Severity};
+use crate::registry::{Problem, Registry, Severity};
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 
@@ -27,7 +28,13 @@ pub struct Reloader {
     runtime: Arc<Runtime>,
     scheduler: Arc<Scheduler>,
     config_path: PathBuf,
-    serving: Config,
+    /// The config the process started with: what the settings that need a
+    /// restart are compared against.
+    started: Config,
+    /// The plugins directory being watched.
+    watched_dir: PathBuf,
+    /// Set once watching starts.
+    watcher: Option<RecommendedWatcher>,
 }
 
 impl Reloader {
@@ -42,19 +49,20 @@ impl Reloader {
             runtime,
             scheduler,
             config_path,
-            serving: config,
+            watched_dir: config.plugins_dir.clone(),
+            watcher: None,
+            started: config,
         }
     }
 
     /// Watches the plugins directory and the config file's folder, and
-    /// reloads on changes or SIGHUP until the process ends. The watcher is
-    /// returned so it lives as long as the caller keeps it.
-    pub fn spawn(self) -> anyhow::Result<RecommendedWatcher> {
+    /// reloads on changes or SIGHUP until the process ends.
+    pub fn spawn(mut self) -> anyhow::Result<()> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let watcher = self.watch(tx.clone())?;
+        self.watcher = Some(self.watch(tx.clone())?);
         spawn_sighup(tx);
         tokio::spawn(self.run(rx));
-        Ok(watcher)
+        Ok(())
     }
 
     fn watch(&self, tx: mpsc::UnboundedSender<()>) -> anyhow::Result<RecommendedWatcher> {
@@ -71,8 +79,12 @@ impl Reloader {
             .parent()
             .filter(|p| !p.as_os_str().is_empty());
         let config_dir = config_dir.unwrap_or(Path::new("."));
-        watcher.watch(&self.serving.plugins_dir, RecursiveMode::NonRecursive)?;
-        watcher.watch(config_dir, RecursiveMode::NonRecursive)?;
+        watcher
+            .watch(&self.watched_dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("cannot watch {}", self.watched_dir.display()))?;
+        watcher
+            .watch(config_dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("cannot watch {}", config_dir.display()))?;
         Ok(watcher)
     }
 
@@ -85,27 +97,112 @@ impl Reloader {
     }
 
     /// Re-reads the config and the plugins, swaps the registry in, then
-    /// re-plans the jobs against it.
+    /// re-plans the jobs against it. A config that does not parse, or whose
+    /// plugins directory cannot be read, is refused: the previous one keeps
+    /// serving and the reason shows among the problems.
     pub async fn reload(&mut self) {
-        let config = match Config::load(&self.config_path) {
+        let config = match self.read_config() {
             Ok(config) => config,
-            Err(err) => {
-                tracing::error!(error = %format!("{err:#}"), "config not reloaded; still serving the previous one");
-                return;
-            }
+            Err(err) => return self.refuse(&err),
         };
-        if config.listen != self.serving.listen || config.database != self.serving.database {
-            tracing::warn!("listen and database changes take effect after a restart");
+        let pending = self.needs_restart(&config);
+        if !pending.is_empty() {
+            tracing::warn!(
+                keys = pending.join(", "), file = %config.path.display(),
+                "these settings changed and take effect after a restart"
+            );
         }
 
+        // Watching the new folder before loading from it: a file dropped
+        // there from now on is seen by this load or causes the next one.
+        self.follow_plugins_dir(&config.plugins_dir);
         let services = self.runtime.services();
         let previous = services.registry.load_full();
         self.runtime.set_limits(config.limits.clone());
         let registry = Registry::reload(&self.runtime, &config, &previous).await;
         log_changes(&previous, &registry);
+        let (plugins, problems) = (registry.plugins().count(), registry.problems().len());
         services.registry.store(Arc::new(registry));
         self.scheduler.reload(&config);
-        self.serving = config;
+        tracing::info!(plugins, problems, file = %config.path.display(), "config reloaded");
+    }
+
+    /// Moves the watch to a plugins directory the config changed to.
+    fn follow_plugins_dir(&mut self, dir: &Path) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        if dir == self.watched_dir {
+            return;
+        }
+        if let Err(err) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::error!(
+                dir = %dir.display(), error = %err,
+                "cannot watch the new plugins directory: send SIGHUP after changing it"
+            );
+            return;
+        }
+        // The old folder may be gone already; then there is nothing to stop.
+        // The config's own folder stays watched.
+        if Some(self.watched_dir.as_path()) != self.config_path.parent() {
+            let _ = watcher.unwatch(&self.watched_dir);
+        }
+        tracing::info!(dir = %dir.display(), "watching the new plugins directory");
+        self.watched_dir = dir.to_owned();
+    }
+
+    fn read_config(&self) -> anyhow::Result<Config> {
+        let config = Config::load(&self.config_path)?;
+        let dir = &config.plugins_dir;
+        std::fs::read_dir(dir).with_context(|| {
+            format!(
+                "{}: plugins_dir {} cannot be read",
+                config.path.display(),
+                dir.display()
+            )
+        })?;
+        Ok(config)
+    }
+
+    fn refuse(&self, err: &anyhow::Error) {
+        let message = format!("config not reloaded, still serving the previous one: {err:#}");
+        tracing::error!(error = %format!("{err:#}"), "config not reloaded; still serving the previous one");
+        let problem = Problem {
+            severity: Severity::Error,
+            plugin: None,
+            tenant: None,
+            file: Some(self.config_path.clone()),
+            message,
+        };
+        let registry = self.runtime.services().registry.load_full();
+        self.runtime
+            .services()
+            .registry
+            .store(Arc::new(registry.refusing(problem)));
+    }
+
+    /// Top-level settings read once at start-up that differ in `config`.
+    fn needs_restart(&self, config: &Config) -> Vec<&'static str> {
+        let old = &self.started;
+        let changed = [
+            ("listen", old.listen != config.listen),
+            ("database", old.database != config.database),
+            (
+                "max_body_bytes",
+                old.max_body_bytes != config.max_body_bytes,
+            ),
+            ("max_attempts", old.max_attempts != config.max_attempts),
+            (
+                "store_busy_timeout_ms",
+                old.store_busy_timeout != config.store_busy_timeout,
+            ),
+            ("admin_token", old.admin_token != config.admin_token),
+            ("cache_dir", old.cache_dir != config.cache_dir),
+        ];
+        changed
+            .into_iter()
+            .filter_map(|(key, differs)| differs.then_some(key))
+            .collect()
     }
 }
 

@@ -63,7 +63,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config_path,
         config.clone(),
     );
-    let _watcher = reloader
+    reloader
         .spawn()
         .context("cannot watch the plugins directory")?;
 

@@ -195,6 +195,7 @@ impl Scheduler {
                 None => {
                     tracing::info!(job = %key, "job removed");
                     old.retired.cancel();
+                    self.spawn_stop(key);
                 }
             }
         }
@@ -232,6 +233,21 @@ impl Scheduler {
 
     fn current(&self) -> BTreeMap<JobKey, Arc<Slot>> {
         self.lock().clone()
+    }
+
+    /// Records that a removed job is no longer scheduled.
+    fn spawn_stop(&self, key: JobKey) {
+        let services = self.runtime.services().clone();
+        tokio::spawn(async move {
+            let now = services.now_ms();
+            let stopped = services
+                .store
+                .stop_job_schedule(&key.plugin, &key.tenant, &key.job, now)
+                .await;
+            if let Err(err) = stopped {
+                tracing::warn!(job = %key, error = %err, "cannot record that the job stopped");
+            }
+        });
     }
 
     fn spawn_drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {

@@ -309,6 +309,28 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Marks a job the running host no longer schedules (its plugin or
+    /// tenant is gone) as off, keeping its last due time.
+    pub async fn stop_job_schedule(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        job: &str,
+        now_ms: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE job_schedules SET enabled = 0, next_due_at = NULL, updated_at = ?
+             WHERE plugin = ? AND tenant = ? AND job = ?",
+        )
+        .bind(now_ms)
+        .bind(plugin)
+        .bind(tenant)
+        .bind(job)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
 
 fn run_from_row(row: &SqliteRow) -> sqlx::Result<JobRun> {
