@@ -99,6 +99,74 @@ async fn bodies_over_the_limit_get_413_and_are_not_stored() {
     assert_eq!(ids, ["fits"]);
 }
 
+/// Sends raw bytes on a fresh connection and returns the whole answer.
+async fn raw_exchange(host: &Host, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = host.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors_with_stable_codes() {
+    let host = probe_host().await;
+    let client = reqwest::Client::new();
+    let get = client
+        .get(format!("{}/admin/api/jobs?limit=abc", host.url))
+        .bearer_auth(ADMIN);
+    let (status, body) = status_and_json(get.send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    assert!(
+        body["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+
+    let bad_utf8 = host.post("/webhooks/probe/%FF", &[], b"{}".to_vec()).await;
+    let (status, body) = status_and_json(bad_utf8).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+
+    let untyped = client
+        .post(format!("{}/admin/api/clock", host.url))
+        .bearer_auth(ADMIN)
+        .body("{}");
+    let (status, body) = status_and_json(untyped.send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+
+    // A chunked body that is not chunked encoding is unreadable, not large.
+    let answer = raw_exchange(
+        &host,
+        b"POST /webhooks/probe/acme HTTP/1.1\r\nhost: test\r\nx-probe-id: chunky\r\n\
+          transfer-encoding: chunked\r\n\r\nzz\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"unreadable_body\""), "{answer}");
+
+    // Headers are stored with a delivery, so they have a bound of their own.
+    let padding = "x".repeat(70 * 1024);
+    let padded = host
+        .post(
+            "/webhooks/probe/acme",
+            &[("x-probe-id", "padded"), ("x-padding", &padding)],
+            b"{}".to_vec(),
+        )
+        .await;
+    let (status, body) = status_and_json(padded).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (431, Some("headers_too_large"))
+    );
+    let list = host.admin_get("/admin/api/deliveries", ADMIN).await;
+    assert_eq!(list["deliveries"], json!([]), "{list}");
+}
+
 #[tokio::test]
 async fn a_repeated_event_id_is_acknowledged_and_processed_once() {
     let host = probe_host().await;
@@ -335,7 +403,7 @@ fn a_reader_that_goes_away_ends_a_command_quietly() {
     let builder = HostBuilder::new("");
     let config = builder.write_config("127.0.0.1:0");
     let output = std::process::Command::new(switchyard_tests::host_binary())
-        .args(["deliveries", "list", "--config"])
+        .args(["check", "--config"])
         .arg(config)
         .stdout(writer)
         .stderr(std::process::Stdio::piped())

@@ -4,7 +4,6 @@
 //! whenever plugins are reloaded.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use serde_json::Value;
@@ -36,17 +35,6 @@ pub async fn serve(State(app): State<App>, request: Request) -> Result<Json<Valu
             // Actions change upstream state, so they need the admin token
             // like every other action route.
             admin::check_token(&app, &parts.headers)?;
-            let body = Body::from(
-                axum::body::to_bytes(body, app.max_body_bytes)
-                    .await
-                    .map_err(|_| {
-                        ApiError::new(
-                            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                            "body_too_large",
-                            "body too large",
-                        )
-                    })?,
-            );
             admin::run_action(
                 &app,
                 &alias.plugin,

@@ -1,10 +1,17 @@
-//! Reading request bodies with a size limit and a JSON 413 past it.
+//! Reading request bodies with a size limit: JSON 413 past it, 431 for
+//! oversized headers, 400 for a body that cannot be read at all.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::ApiError;
+
+/// Most bytes of header names and values a webhook or action may carry.
+/// Headers are stored with each delivery, so they are held to a bound of
+/// their own, apart from the body's.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Reads the whole body, refusing one over `limit` bytes before reading it
 /// when the sender declares its length, and while reading otherwise.
@@ -13,6 +20,7 @@ pub async fn read_limited(
     body: Body,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
+    check_header_size(headers)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -20,9 +28,30 @@ pub async fn read_limited(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large(limit))
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Err(err) => Err(ApiError::bad_request(
+            "unreadable_body",
+            format!("cannot read the request body: {err}"),
+        )),
+    }
+}
+
+fn check_header_size(headers: &HeaderMap) -> Result<(), ApiError> {
+    let size: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size <= MAX_HEADER_BYTES {
+        return Ok(());
+    }
+    let message = format!("headers are limited to {MAX_HEADER_BYTES} bytes, these have {size}");
+    Err(ApiError::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+        message,
+    ))
 }
 
 fn too_large(limit: usize) -> ApiError {

@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
 
@@ -48,6 +50,7 @@ pub fn router(app: App) -> Router {
         .nest("/admin/api", admin::router(app.clone()))
         .fallback(aliases::serve)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
 }
@@ -79,6 +82,33 @@ pub fn lookup(
         return Err(ApiError::not_found("unknown_tenant", message));
     };
     Ok((loaded.clone(), binding.clone()))
+}
+
+/// Longest framework message kept when it is rewritten as JSON.
+const MAX_REJECTION_TEXT: usize = 1024;
+
+/// Rewrites error answers the framework made in plain text (a path, query
+/// or body that does not parse) as JSON with a stable `error` code, like
+/// every answer of ours. JSON answers pass untouched.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), MAX_REJECTION_TEXT)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        message
+    };
+    ApiError::new(status, ApiError::code_for(status), message).into_response()
 }
 
 /// Counts and times every request by its route pattern (not its path, which
