@@ -338,6 +338,7 @@ async fn medusa_events_are_verified_stored_and_fanned_out() {
     let (status, answer) =
         status_and_json(host.post("/events/acme", &headers, body.clone()).await).await;
     assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "accepted");
     assert_eq!(answer["deliveries"][0]["plugin"], "probe");
     host.wait_for_deliveries(ADMIN, "done", 1).await;
     let (_, stored) = host
@@ -347,6 +348,7 @@ async fn medusa_events_are_verified_stored_and_fanned_out() {
 
     let (_, again) = status_and_json(host.post("/events/acme", &headers, body.clone()).await).await;
     assert_eq!(again["deliveries"][0]["duplicate"], true);
+    assert_eq!(again["status"], "duplicate");
 
     let forged = sign_event("not-the-secret", now_secs(), &body);
     let headers = [("switchyard-signature", forged.as_str())];
@@ -438,6 +440,27 @@ fn check_names_the_tenant_plugin_and_key_of_a_missing_secret() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+}
+
+#[test]
+fn check_refuses_overrides_under_names_that_match_nothing() {
+    let config = "[plugins.tiker]\nfuel = 1000\n\
+                  [tenants.acme.plugins.ticker.jobs.tock]\nenabled = false\n";
+    let output = HostBuilder::new(config)
+        .plugin("ticker")
+        .run_command(&["check"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "check passed:\n{text}");
+    let job = text
+        .lines()
+        .find(|l| l.contains("jobs.tock"))
+        .unwrap_or_default();
+    assert!(
+        job.starts_with("error:") && job.contains("its jobs: tick"),
+        "{text}"
+    );
+    let limits = text.lines().find(|l| l.contains("plugins.tiker"));
+    assert!(limits.is_some_and(|l| l.starts_with("warning:")), "{text}");
 }
 
 #[tokio::test]

@@ -120,7 +120,22 @@ impl Registry {
         for tenant in config.tenants.values() {
             registry.bind_tenant(&file, tenant);
         }
+        registry.check_limits_names(&file, config);
         registry
+    }
+
+    /// Limits set for a plugin that is not loaded are probably set under a
+    /// mistyped name, and would silently never apply.
+    fn check_limits_names(&mut self, file: &str, config: &Config) {
+        for name in config.limits.plugins.keys() {
+            if !self.plugins.contains_key(name) {
+                let message = format!(
+                    "limits are set for plugin {name}, but no plugin of that name is loaded \
+                     ({file}: plugins.{name})"
+                );
+                self.problem(Severity::Warning, Some(name), None, None, message);
+            }
+        }
     }
 
     async fn load_plugins(&mut self, runtime: &Runtime, dir: &Path, previous: &Registry) {
@@ -254,6 +269,24 @@ impl Registry {
                 errors.push(text)
             } else {
                 warnings.push(text)
+            }
+        }
+        for job in settings.jobs.keys() {
+            if !loaded.manifest.jobs.iter().any(|j| &j.name == job) {
+                let known: Vec<&str> = loaded
+                    .manifest
+                    .jobs
+                    .iter()
+                    .map(|j| j.name.as_str())
+                    .collect();
+                errors.push(format!(
+                    "{prefix}.jobs.{job}: this plugin has no job {job} (its jobs: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
             }
         }
         let declared = |name: &String| loaded.manifest.config_key(name).is_some();

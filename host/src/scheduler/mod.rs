@@ -544,15 +544,8 @@ fn plan(runtime: &Runtime, config: &Config) -> BTreeMap<JobKey, Slot> {
             .tenants
             .get(&binding.tenant)
             .map_or(chrono_tz::UTC, |t| t.timezone);
+        // Overrides naming no job never get here: the registry refuses them.
         let overrides = &binding.settings.jobs;
-        for name in overrides.keys() {
-            if !plugin.manifest.jobs.iter().any(|j| &j.name == name) {
-                tracing::warn!(
-                    plugin = %binding.plugin, tenant = %binding.tenant, job = %name,
-                    "the config sets a job this plugin does not have"
-                );
-            }
-        }
         for spec in &plugin.manifest.jobs {
             let key = JobKey {
                 plugin: binding.plugin.clone(),

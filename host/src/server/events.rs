@@ -104,7 +104,11 @@ pub async fn receive(
         subscribers = deliveries.len(),
         "event stored"
     );
+    // A repeat of an event already stored for every subscriber is a
+    // duplicate, as for webhooks; anything new makes it accepted.
+    let repeat = !deliveries.is_empty() && deliveries.iter().all(|d| d["duplicate"] == true);
+    let status = if repeat { "duplicate" } else { "accepted" };
     Ok(Json(
-        json!({ "status": "accepted", "event_id": event_id, "deliveries": deliveries }),
+        json!({ "status": status, "event_id": event_id, "deliveries": deliveries }),
     ))
 }
