@@ -5,21 +5,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::Value;
 
+use super::CallArgs;
 use super::out::outln;
-use super::remote::admin_request;
+use super::remote::AdminApi;
 
-/// Calls `action` of `plugin` for `tenant` with JSON `input` and prints the
+/// Calls the action `args` name with its JSON input and prints the
 /// plugin's answer.
-pub(super) async fn call(
-    url: &str,
-    plugin: &str,
-    tenant: &str,
-    action: &str,
-    input: &str,
-) -> anyhow::Result<ExitCode> {
-    let input: Value = serde_json::from_str(input).context("--input is not JSON")?;
-    let path = format!("actions/{plugin}/{tenant}/{action}");
-    let answer = admin_request(url, &path, Some(&input)).await?;
+pub(super) async fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
+    let input: Value = serde_json::from_str(&args.input).context("--input is not JSON")?;
+    let api = AdminApi::locate(&args.host)?;
+    let path = ["actions", &args.plugin, &args.tenant, &args.action];
+    let answer = api.post(&path, &input).await?;
     outln!("{:#}", answer["result"]);
     Ok(ExitCode::SUCCESS)
 }

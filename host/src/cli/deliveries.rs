@@ -8,11 +8,26 @@ use anyhow::{Context, bail};
 use super::out::outln;
 use super::{DeliveryListArgs, ReplayArgs};
 use crate::config::Config;
-use crate::store::{DeliveryFilter, DeliveryStatus, Replay, Store};
+use crate::store::{Delivery, DeliveryFilter, DeliveryStatus, Replay, Store};
 
-/// Opens the store the config names.
+/// Columns of the delivery table.
+const COLUMNS: [&str; 9] = [
+    "ID",
+    "STATUS",
+    "TRY",
+    "PLUGIN",
+    "TENANT",
+    "RECEIVED (UTC)",
+    "EVENT",
+    "TYPE",
+    "ERROR",
+];
+
+/// Opens the store the config names, which a host must have created: these
+/// commands inspect a host's data, so a missing database is a wrong config
+/// or a host that never ran, not an empty inbox.
 pub(super) async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open_with(&config.database, config.store_busy_timeout)
+    Store::open_existing(&config.database, config.store_busy_timeout)
         .await
         .with_context(|| format!("cannot open the store of {}", config.path.display()))
 }
@@ -41,33 +56,24 @@ pub(super) async fn list(args: DeliveryListArgs) -> anyhow::Result<ExitCode> {
         outln!("{:#}", serde_json::json!({ "deliveries": list }));
         return Ok(ExitCode::SUCCESS);
     }
-    outln!(
-        "{:<33} {:<10} {:>3} {:<16} {:<10} {:<19} {:<24} {:<18} ERROR",
-        "ID",
-        "STATUS",
-        "TRY",
-        "PLUGIN",
-        "TENANT",
-        "RECEIVED (UTC)",
-        "EVENT",
-        "TYPE"
-    );
-    for d in &list {
-        outln!(
-            "{:<33} {:<10} {:>3} {:<16} {:<10} {:<19} {:<24} {:<18} {}",
-            d.id,
-            d.status.as_str(),
-            d.attempts,
-            d.plugin,
-            d.tenant,
-            utc(d.received_at_ms),
-            clip(&d.event_id, 24),
-            clip(&d.event_type, 18),
-            clip(d.last_error.as_deref().unwrap_or("-"), 60),
-        );
-    }
+    let rows: Vec<Vec<String>> = list.iter().map(delivery_row).collect();
+    print_table(&COLUMNS, &rows);
     outln!("{} deliveries", list.len());
     Ok(ExitCode::SUCCESS)
+}
+
+fn delivery_row(d: &Delivery) -> Vec<String> {
+    vec![
+        d.id.clone(),
+        d.status.as_str().to_owned(),
+        d.attempts.to_string(),
+        d.plugin.clone(),
+        d.tenant.clone(),
+        utc(d.received_at_ms),
+        clip(&d.event_id, 24),
+        clip(&d.event_type, 18),
+        clip(d.last_error.as_deref().unwrap_or("-"), 60),
+    ]
 }
 
 pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -107,6 +113,42 @@ pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints `rows` under `titles`, each column as wide as its widest cell:
+/// names, zones and ids have no fixed length, and a cell wider than a fixed
+/// column would push every later cell of its row out of line.
+pub(super) fn print_table(titles: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = titles.iter().map(|t| t.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let titles: Vec<String> = titles.iter().map(|t| (*t).to_owned()).collect();
+    outln!("{}", table_line(&titles, &widths));
+    for row in rows {
+        outln!("{}", table_line(row, &widths));
+    }
+}
+
+/// `cells` padded to `widths`, two spaces apart, the last one unpadded so
+/// that lines carry no trailing blanks.
+fn table_line(cells: &[String], widths: &[usize]) -> String {
+    let last = cells.len().saturating_sub(1);
+    let padded: Vec<String> = cells
+        .iter()
+        .zip(widths)
+        .enumerate()
+        .map(|(i, (cell, width))| {
+            if i == last {
+                cell.clone()
+            } else {
+                format!("{cell:<width$}")
+            }
+        })
+        .collect();
+    padded.join("  ")
 }
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC.

@@ -2,17 +2,40 @@
 //! database, and a run now through a running host (the plugin has to run
 //! inside the host).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::deliveries::{clip, open_store, utc};
+use super::deliveries::{clip, open_store, print_table, utc};
 use super::out::outln;
+use super::remote::AdminApi;
 use super::{JobRunArgs, JobsListArgs};
 use crate::config::Config;
-use crate::store::JobRunFilter;
+use crate::store::{JobRun, JobRunFilter, JobScheduleRow};
+
+/// Columns of the schedule table.
+const SCHEDULE_COLUMNS: [&str; 7] = [
+    "PLUGIN",
+    "TENANT",
+    "JOB",
+    "SCHEDULE",
+    "TIMEZONE",
+    "MISSED",
+    "NEXT DUE (UTC)",
+];
+
+/// Columns of the run history table.
+const RUN_COLUMNS: [&str; 8] = [
+    "PLUGIN",
+    "TENANT",
+    "JOB",
+    "TRIGGER",
+    "OUTCOME",
+    "STARTED (UTC)",
+    "MS",
+    "RESULT",
+];
 
 pub(super) async fn list(args: JobsListArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.config)?;
@@ -30,116 +53,69 @@ pub(super) async fn list(args: JobsListArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot list job runs")?;
     if args.json {
-        outln!(
-            "{:#}",
-            serde_json::json!({ "jobs": schedules, "runs": runs })
-        );
+        outln!("{:#}", json!({ "jobs": schedules, "runs": runs }));
         return Ok(ExitCode::SUCCESS);
     }
-    outln!(
-        "{:<16} {:<10} {:<16} {:<16} {:<16} {:<8} {:<19}",
-        "PLUGIN",
-        "TENANT",
-        "JOB",
-        "SCHEDULE",
-        "TIMEZONE",
-        "MISSED",
-        "NEXT DUE (UTC)"
-    );
-    for s in &schedules {
-        let next = match (s.enabled, s.next_due_at_ms) {
-            (false, _) => "off".to_owned(),
-            (true, Some(ms)) => utc(ms),
-            (true, None) => "-".to_owned(),
-        };
-        outln!(
-            "{:<16} {:<10} {:<16} {:<16} {:<16} {:<8} {next}",
-            s.plugin,
-            s.tenant,
-            s.job,
-            s.schedule,
-            s.timezone,
-            s.missed
-        );
-    }
+    let rows: Vec<Vec<String>> = schedules.iter().map(schedule_row).collect();
+    print_table(&SCHEDULE_COLUMNS, &rows);
     outln!();
-    outln!(
-        "{:<16} {:<10} {:<16} {:<9} {:<11} {:<19} {:>8}  RESULT",
-        "PLUGIN",
-        "TENANT",
-        "JOB",
-        "TRIGGER",
-        "OUTCOME",
-        "STARTED (UTC)",
-        "MS"
-    );
-    for r in &runs {
-        let took = r
-            .finished_at_ms
-            .map_or_else(|| "-".to_owned(), |f| (f - r.started_at_ms).to_string());
-        let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let result = r.error.clone().unwrap_or_else(|| counts.join(" "));
-        outln!(
-            "{:<16} {:<10} {:<16} {:<9} {:<11} {:<19} {:>8}  {}",
-            r.plugin,
-            r.tenant,
-            r.job,
-            r.trigger,
-            r.outcome,
-            utc(r.started_at_ms),
-            took,
-            clip(&result, 60)
-        );
+    let rows: Vec<Vec<String>> = runs.iter().map(run_row).collect();
+    print_table(&RUN_COLUMNS, &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn schedule_row(s: &JobScheduleRow) -> Vec<String> {
+    let next = match (s.enabled, s.next_due_at_ms) {
+        (false, _) => "off".to_owned(),
+        (true, Some(ms)) => utc(ms),
+        (true, None) => "-".to_owned(),
+    };
+    vec![
+        s.plugin.clone(),
+        s.tenant.clone(),
+        s.job.clone(),
+        s.schedule.clone(),
+        s.timezone.clone(),
+        s.missed.clone(),
+        next,
+    ]
+}
+
+fn run_row(r: &JobRun) -> Vec<String> {
+    let took = r
+        .finished_at_ms
+        .map_or_else(|| "-".to_owned(), |f| (f - r.started_at_ms).to_string());
+    let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let result = r.error.clone().unwrap_or_else(|| counts.join(" "));
+    vec![
+        r.plugin.clone(),
+        r.tenant.clone(),
+        r.job.clone(),
+        r.trigger.clone(),
+        r.outcome.clone(),
+        utc(r.started_at_ms),
+        took,
+        clip(&result, 60),
+    ]
+}
+
+/// Runs the job now through the host's admin API and prints its report.
+pub(super) async fn run(args: JobRunArgs) -> anyhow::Result<ExitCode> {
+    let api = AdminApi::locate(&args.host)?;
+    let path = ["jobs", &args.plugin, &args.tenant, &args.job];
+    let body = api
+        .post(&path, &json!({}))
+        .await
+        .with_context(|| format!("{} did not run", args.job))?;
+    let counts = body["counts"].as_object().cloned().unwrap_or_default();
+    let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    outln!("{} ran: {}", args.job, text(&body["summary"]));
+    if !counts.is_empty() {
+        outln!("counts: {}", counts.join(" "));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn run(args: JobRunArgs) -> anyhow::Result<ExitCode> {
-    let base = match &args.url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => host_url(&args.config.config)?,
-    };
-    let url = format!(
-        "{base}/admin/api/jobs/{}/{}/{}",
-        args.plugin, args.tenant, args.job
-    );
-    let response = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(&args.token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the host at {base}"))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .with_context(|| format!("no answer from {url}"))?;
-    let body: Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("{url} did not answer JSON"))?;
-    if status.is_success() {
-        let counts = body["counts"].as_object().cloned().unwrap_or_default();
-        let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        outln!(
-            "{} ran: {}",
-            args.job,
-            body["summary"].as_str().unwrap_or("")
-        );
-        if !counts.is_empty() {
-            outln!("counts: {}", counts.join(" "));
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let code = body["error"].as_str().unwrap_or("error");
-    let message = body["message"].as_str().unwrap_or("");
-    eprintln!("{} did not run: {code} ({status}): {message}", args.job);
-    Ok(ExitCode::FAILURE)
-}
-
-/// The running host's address from the config's `listen`, or the default
-/// address when there is no config file.
-fn host_url(config: &Path) -> anyhow::Result<String> {
-    if !config.exists() {
-        return Ok(format!("http://{}", crate::config::DEFAULT_LISTEN));
-    }
-    Ok(format!("http://{}", Config::load(config)?.listen))
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("")
 }

@@ -15,6 +15,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The configuration file read when neither `--config` nor
+/// `SWITCHYARD_CONFIG` names one.
+const DEFAULT_CONFIG: &str = "plugins.toml";
+
+/// Most rows a list command shows at once: the store caps a listing there.
+const MAX_LIMIT: i64 = 1000;
+
 /// Switchyard runs marketplace integrations as sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about)]
@@ -66,8 +73,8 @@ struct DeliveryListArgs {
     /// Only this tenant's.
     #[arg(long)]
     tenant: Option<String>,
-    /// At most this many.
-    #[arg(long, default_value_t = 50)]
+    /// At most this many, 1 to 1000.
+    #[arg(long, default_value_t = 50, value_parser = limit_parser())]
     limit: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -100,8 +107,8 @@ enum JobsCommand {
 struct JobsListArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// Recent runs to show.
-    #[arg(long, default_value_t = 20)]
+    /// Recent runs to show, 1 to 1000.
+    #[arg(long, default_value_t = 20, value_parser = limit_parser())]
     limit: u32,
     /// Print JSON instead of tables.
     #[arg(long)]
@@ -111,7 +118,7 @@ struct JobsListArgs {
 #[derive(Debug, Args)]
 struct JobRunArgs {
     #[command(flatten)]
-    config: ConfigArg,
+    host: HostArgs,
     /// The plugin that offers the job.
     plugin: String,
     /// The job's name.
@@ -119,13 +126,24 @@ struct JobRunArgs {
     /// The tenant to run it for.
     #[arg(long)]
     tenant: String,
+}
+
+/// How a command finds a running host and proves it may use the admin API.
+#[derive(Debug, Args)]
+struct HostArgs {
+    /// The configuration file whose `listen` address locates the host when
+    /// `--url` is not given; by default `plugins.toml`, and the default
+    /// address when that file does not exist.
+    #[arg(long, short, env = "SWITCHYARD_CONFIG")]
+    config: Option<PathBuf>,
     /// The running host; by default the config's `listen` address
     /// (`http://127.0.0.1:8787` when there is no config file).
     #[arg(long, env = "SWITCHYARD_URL")]
     url: Option<String>,
-    /// The admin API's bearer token.
+    /// The admin API's bearer token; prefer the variable, as other users of
+    /// this machine can see command lines.
     #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +155,8 @@ enum ActionsCommand {
 
 #[derive(Debug, Args)]
 struct CallArgs {
+    #[command(flatten)]
+    host: HostArgs,
     /// The plugin, e.g. `stripe-connect`.
     plugin: String,
     /// The action, as the plugin's manifest names it.
@@ -147,9 +167,6 @@ struct CallArgs {
     /// The action's input, as JSON.
     #[arg(long, default_value = "{}")]
     input: String,
-    /// The running host.
-    #[arg(long, env = "SWITCHYARD_URL", default_value = remote::DEFAULT_URL)]
-    url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,7 +178,7 @@ enum PluginsCommand {
 #[derive(Debug, Args)]
 struct ConfigArg {
     /// The configuration file.
-    #[arg(long, short, env = "SWITCHYARD_CONFIG", default_value = "plugins.toml")]
+    #[arg(long, short, env = "SWITCHYARD_CONFIG", default_value = DEFAULT_CONFIG)]
     config: PathBuf,
 }
 
@@ -185,9 +202,18 @@ struct ListArgs {
     /// SWITCHYARD_ADMIN_TOKEN) instead of loading the plugins here.
     #[arg(long, env = "SWITCHYARD_URL")]
     url: Option<String>,
+    /// The admin API's bearer token, with `--url`.
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// Accepts a `--limit` the store honours as given, rather than one it
+/// would quietly clamp.
+fn limit_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=MAX_LIMIT)
 }
 
 /// Runs the parsed command.
@@ -195,12 +221,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Check(args) => check::run(&args.config).await,
-        Command::Actions(ActionsCommand::Call(a)) => {
-            actions::call(&a.url, &a.plugin, &a.tenant, &a.action, &a.input).await
-        }
-        Command::Plugins(PluginsCommand::List(args)) => {
-            plugins::list(&args.config.config, args.url.as_deref(), args.json).await
-        }
+        Command::Actions(ActionsCommand::Call(args)) => actions::call(args).await,
+        Command::Plugins(PluginsCommand::List(args)) => plugins::list(args).await,
         Command::Deliveries(DeliveriesCommand::List(args)) => deliveries::list(args).await,
         Command::Deliveries(DeliveriesCommand::Replay(args)) => deliveries::replay(args).await,
         Command::Jobs(JobsCommand::List(args)) => jobs::list(args).await,

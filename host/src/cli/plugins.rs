@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use super::ListArgs;
+use super::deliveries::print_table;
 use super::out::outln;
-use super::remote::admin_request;
+use super::remote::AdminApi;
 use crate::capabilities::clock::Clock;
 use crate::config::Config;
 use crate::registry::Registry;
@@ -25,56 +27,43 @@ pub(super) async fn load_offline(config_path: &Path) -> anyhow::Result<(Config, 
     Ok((config, registry))
 }
 
-/// Lists plugins: those a running host serves when `url` is given (its
-/// admin API, with the token from `SWITCHYARD_ADMIN_TOKEN`), else those the
-/// config and plugins directory would load.
-pub(super) async fn list(
-    config_path: &Path,
-    url: Option<&str>,
-    as_json: bool,
-) -> anyhow::Result<ExitCode> {
-    let listing = match url {
-        Some(url) => admin_request(url, "plugins", None).await?,
-        None => load_offline(config_path).await?.1.describe(),
+/// Lists plugins: those a running host serves when `--url` is given (its
+/// admin API), else those the config and plugins directory would load.
+/// Offline, any error among the problems fails the command, as `check`
+/// does; a running host's listing succeeds, since that host is serving
+/// whatever it lists.
+pub(super) async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let (listing, code) = match &args.url {
+        Some(url) => {
+            let api = AdminApi::new(url, args.token.as_deref())?;
+            (api.get(&["plugins"]).await?, ExitCode::SUCCESS)
+        }
+        None => {
+            let registry = load_offline(&args.config.config).await?.1;
+            let code = if registry.has_errors() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+            (registry.describe(), code)
+        }
     };
-    if as_json {
+    if args.json {
         outln!("{listing:#}");
     } else {
-        print_table(&listing);
+        print_listing(&listing);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
-fn print_table(listing: &Value) {
-    outln!(
-        "{:<20} {:<12} {:<6} {:<24} FILE",
-        "PLUGIN",
-        "VERSION",
-        "WIT",
-        "TENANTS"
-    );
-    for plugin in listing["plugins"].as_array().into_iter().flatten() {
-        let manifest = &plugin["manifest"];
-        let tenants: Vec<&str> = plugin["tenants"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let tenants = if tenants.is_empty() {
-            "-".to_owned()
-        } else {
-            tenants.join(",")
-        };
-        outln!(
-            "{:<20} {:<12} {:<6} {:<24} {}",
-            text(&manifest["name"]),
-            text(&manifest["version"]),
-            text(&manifest["wit_version"]),
-            tenants,
-            text(&plugin["file"])
-        );
-    }
+/// Columns of the plugin table.
+const COLUMNS: [&str; 5] = ["PLUGIN", "VERSION", "WIT", "TENANTS", "FILE"];
+
+/// The plugins as a table, then one line per problem.
+fn print_listing(listing: &Value) {
+    let plugins = listing["plugins"].as_array().into_iter().flatten();
+    let rows: Vec<Vec<String>> = plugins.map(plugin_row).collect();
+    print_table(&COLUMNS, &rows);
     for problem in listing["problems"].as_array().into_iter().flatten() {
         let mut line = format!("{}:", text(&problem["severity"]));
         for key in ["file", "plugin", "tenant"] {
@@ -84,6 +73,28 @@ fn print_table(listing: &Value) {
         }
         outln!("{line} {}", text(&problem["message"]));
     }
+}
+
+fn plugin_row(plugin: &Value) -> Vec<String> {
+    let manifest = &plugin["manifest"];
+    let tenants: Vec<&str> = plugin["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let tenants = if tenants.is_empty() {
+        "-".to_owned()
+    } else {
+        tenants.join(",")
+    };
+    vec![
+        text(&manifest["name"]).to_owned(),
+        text(&manifest["version"]).to_owned(),
+        text(&manifest["wit_version"]).to_owned(),
+        tenants,
+        text(&plugin["file"]).to_owned(),
+    ]
 }
 
 fn text(value: &Value) -> &str {

@@ -49,6 +49,11 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("the admin API answers to the published demo token");
     }
 
+    // The port first: a second host started on the same config fails here,
+    // before its dispatcher or scheduler touch the shared database.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let longest_call = config.limits.longest_timeout();
     let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, longest_call);
     tokio::spawn(dispatcher.run());
@@ -73,9 +78,6 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         admin_token,
         scheduler,
     };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listen, config = %config.path.display(), "listening");
     axum::serve(listener, server::router(app))
         .with_graceful_shutdown(shutdown_signal())

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -53,12 +53,39 @@ impl Store {
     /// Must run inside a tokio runtime: it starts the inbox's writer task.
     pub async fn open_with(url: &str, busy_timeout: Duration) -> anyhow::Result<Self> {
         create_parent_dir(url)?;
+        Self::connect(url, busy_timeout, true).await
+    }
+
+    /// Opens the database at `url` only if it is already there: the
+    /// commands that inspect a host's store must not leave an empty one
+    /// (and its folders) behind when pointed at the wrong config, and must
+    /// say so instead of reporting an empty inbox.
+    ///
+    /// Must run inside a tokio runtime: it starts the inbox's writer task.
+    pub async fn open_existing(url: &str, busy_timeout: Duration) -> anyhow::Result<Self> {
+        if url.contains(":memory:") {
+            bail!("database {url} is in memory: only the host that opened it can see it");
+        }
+        if let Some(path) = file_path(url)
+            && !path.exists()
+        {
+            bail!(
+                "no database at {}: has the host run with this config?",
+                path.display()
+            );
+        }
+        Self::connect(url, busy_timeout, false).await
+    }
+
+    /// Connects to `url` and runs the migrations; `create` says whether a
+    /// missing database file may be created.
+    async fn connect(url: &str, busy_timeout: Duration, create: bool) -> anyhow::Result<Self> {
         // NORMAL is crash-safe in WAL mode (a killed process loses nothing
         // committed); the inbox's writer raises it to FULL for its own
         // commits, so an acknowledged webhook also survives a power cut.
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("bad database url {url}"))?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(busy_timeout)
@@ -133,19 +160,20 @@ async fn rollback(conn: &mut SqliteConnection) {
 }
 
 fn create_parent_dir(url: &str) -> anyhow::Result<()> {
-    let Some(path) = url.strip_prefix("sqlite://") else {
+    let Some(path) = file_path(url) else {
         return Ok(());
     };
-    let path = path.split('?').next().unwrap_or(path);
-    if path == ":memory:" {
-        return Ok(());
-    }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create database folder {}", parent.display()))?;
     }
     Ok(())
+}
+
+/// The file behind a `sqlite://` URL; none for an in-memory database or a
+/// URL of another form (which sqlx then judges).
+fn file_path(url: &str) -> Option<&Path> {
+    let path = url.strip_prefix("sqlite://")?;
+    let path = path.split('?').next().unwrap_or(path);
+    (path != ":memory:").then(|| Path::new(path))
 }
