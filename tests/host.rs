@@ -492,10 +492,13 @@ async fn a_bad_plugin_file_is_named_and_the_others_still_serve() {
         .await;
     assert_eq!(response.status(), 200);
     let listed = host.admin_get("/admin/api/plugins", ADMIN).await;
+    let problem = &listed["problems"][0];
     assert!(
-        listed["problems"].to_string().contains("broken.wasm"),
+        problem["file"].to_string().contains("broken.wasm"),
         "{listed}"
     );
+    let message = problem["message"].as_str().unwrap();
+    assert!(!message.contains('\n'), "one line: {message:?}");
 }
 
 #[tokio::test]

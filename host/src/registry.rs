@@ -363,6 +363,8 @@ impl Registry {
     ) {
         let plugin = plugin.map(str::to_owned);
         let tenant = tenant.map(str::to_owned);
+        // One line each: some compiler errors print byte arrays over many.
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
         self.problems.push(Problem {
             severity,
             plugin,
