@@ -340,3 +340,45 @@ async fn a_missing_plugins_dir_is_refused_and_a_new_one_is_watched() {
     replace(&moved, &std::fs::read(plugin("probe-v2")).unwrap());
     wait_for_version(&host, "0.2.0-test").await;
 }
+
+#[tokio::test]
+async fn a_file_that_takes_another_plugins_name_is_refused_and_both_keep_serving() {
+    let config = format!("{CONFIG}[tenants.acme.plugins.ticker]\n");
+    let host = HostBuilder::new(&config)
+        .plugin("probe")
+        .plugin("ticker")
+        .env("ADMIN_TOKEN", ADMIN)
+        .start()
+        .await;
+    let probe_file = host.dir().join("plugins/probe.wasm");
+    replace(&probe_file, &std::fs::read(plugin("ticker")).unwrap());
+
+    let listed = listing_when(&host, "refused the impostor", |l| {
+        l["problems"].as_array().is_some_and(|p| !p.is_empty())
+    })
+    .await;
+    let problem = &listed["problems"][0];
+    assert_eq!(problem["plugin"], "probe", "{listed}");
+    let message = problem["message"].as_str().unwrap();
+    assert!(
+        message.contains("name ticker") && message.contains("ticker.wasm"),
+        "{message}"
+    );
+    let files: Vec<String> = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {}", p["manifest"]["name"], p["file"]))
+        .collect();
+    assert_eq!(files.len(), 2, "{listed}");
+    assert!(files[0].contains("\"probe\"") && files[0].contains("probe.wasm"));
+    assert!(files[1].contains("\"ticker\"") && files[1].contains("ticker.wasm"));
+    let answer = host
+        .post(
+            "/webhooks/probe/acme",
+            &[("x-probe-id", "n1")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+}

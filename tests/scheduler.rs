@@ -362,4 +362,21 @@ schedule = "0 0 * * * *"
     assert!(runs_of(&list, "ticker", "gone").is_empty(), "{list}");
     let next = &job(&list, "acme").unwrap()["next_due_ms"];
     assert_eq!(next, quarter_to_ms + 3_600_000, "{list}");
+
+    // The filters apply to the jobs as well as to the runs.
+    let only = host.admin_get("/admin/api/jobs?tenant=new", ADMIN).await;
+    let tenants: Vec<&Value> = only["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["tenant"])
+        .collect();
+    assert_eq!(tenants, [&json!("new")], "{only}");
+    assert!(
+        only["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["tenant"] == "new")
+    );
 }

@@ -147,9 +147,9 @@ impl Registry {
                 return;
             }
         };
-        for file in files {
-            let serving = previous.plugins.values().find(|p| p.file == file).cloned();
-            let digest = file_digest(&file);
+        for file in &files {
+            let serving = previous.plugins.values().find(|p| &p.file == file).cloned();
+            let digest = file_digest(file);
             let unchanged = serving
                 .as_ref()
                 .filter(|p| digest.as_deref() == Some(&p.digest));
@@ -157,9 +157,11 @@ impl Registry {
                 self.add_plugin(plugin.clone());
                 continue;
             }
-            match runtime.load(&file).await {
+            let loaded = runtime.load(file).await;
+            let loaded = loaded.and_then(|plugin| not_taken(plugin, file, previous, &files));
+            match loaded {
                 Ok(plugin) => self.add_plugin(Arc::new(plugin)),
-                Err(err) => self.keep_serving(file, serving, &err),
+                Err(err) => self.keep_serving(file.clone(), serving, &err),
             }
         }
     }
@@ -333,7 +335,8 @@ impl Registry {
         for route in &plugin.manifest.routes {
             if let Some(taken) = self.aliases.get(&route.path) {
                 let message = format!(
-                    "route {} is already served for tenant {} ({file}: route_aliases)",
+                    "route {} is already served for tenant {} \
+                     ({file}: tenants.{tenant}.plugins.{name}.route_aliases)",
                     route.path, taken.tenant
                 );
                 self.problem(Severity::Error, Some(name), Some(tenant), None, message);
@@ -482,6 +485,27 @@ impl Registry {
             }
         }
         found
+    }
+}
+
+/// Refuses a changed file that now declares the name another file still
+/// in the folder serves: the plugin serving keeps its name, rather than
+/// losing it to whichever file sorts first.
+fn not_taken(
+    plugin: Plugin,
+    file: &Path,
+    previous: &Registry,
+    files: &[PathBuf],
+) -> anyhow::Result<Plugin> {
+    let name = &plugin.manifest.name;
+    match previous.plugins.get(name) {
+        Some(holder) if holder.file != file && files.contains(&holder.file) => {
+            anyhow::bail!(
+                "declares the plugin name {name}, which {} serves already",
+                holder.file.display()
+            )
+        }
+        _ => Ok(plugin),
     }
 }
 

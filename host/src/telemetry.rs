@@ -21,12 +21,21 @@ pub const MAX_PLUGIN_LABELS: usize = 4;
 pub const MAX_PLUGIN_METRICS: usize = 200;
 
 /// Starts `tracing`: JSON lines when `LOG_FORMAT=json`, readable lines
-/// otherwise, at the level `LOG_LEVEL` gives (default `info`).
+/// otherwise, at the level `LOG_LEVEL` gives (default `info`). A value
+/// that means nothing is reported rather than ignored.
 pub fn init_logging() {
-    let filter = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let level = std::env::var("LOG_LEVEL").ok();
+    let filter = level.as_deref().map(tracing_subscriber::EnvFilter::try_new);
+    let (filter, bad_level) = match filter {
+        None => (tracing_subscriber::EnvFilter::new("info"), None),
+        Some(Ok(filter)) => (filter, None),
+        Some(Err(err)) => (tracing_subscriber::EnvFilter::new("info"), Some(err)),
+    };
+    let format = std::env::var("LOG_FORMAT").ok();
+    let json = format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let bad_format = format.filter(|f| !json && !f.eq_ignore_ascii_case("text"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -36,6 +45,13 @@ pub fn init_logging() {
     } else {
         builder.try_init()
     };
+    if let Some(err) = bad_level {
+        tracing::warn!(LOG_LEVEL = level.as_deref().unwrap_or(""), error = %err,
+            "LOG_LEVEL is not a level or filter; logging at info");
+    }
+    if let Some(format) = bad_format {
+        tracing::warn!(LOG_FORMAT = %format, "LOG_FORMAT is `json` or `text`; logging text");
+    }
 }
 
 /// The host's metrics.

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -83,12 +84,20 @@ struct SendEventArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    match cli.command {
+    let outcome = match cli.command {
         Some(Command::SendEvent(args)) => send_event(args).await,
         None => serve(cli.serve).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The causes, one line; a backtrace helps nobody sending events.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

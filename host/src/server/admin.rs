@@ -220,6 +220,18 @@ async fn jobs(
     State(app): State<App>,
     Query(query): Query<JobsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let matches =
+        |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+    let jobs: Vec<_> = app
+        .scheduler
+        .jobs()
+        .into_iter()
+        .filter(|j| {
+            matches(&query.plugin, &j.plugin)
+                && matches(&query.tenant, &j.tenant)
+                && matches(&query.job, &j.job)
+        })
+        .collect();
     let filter = JobRunFilter {
         plugin: query.plugin,
         tenant: query.tenant,
@@ -233,7 +245,7 @@ async fn jobs(
         .list_job_runs(&filter)
         .await
         .map_err(|e| ApiError::store_unavailable(&e))?;
-    Ok(Json(json!({ "jobs": app.scheduler.jobs(), "runs": runs })))
+    Ok(Json(json!({ "jobs": jobs, "runs": runs })))
 }
 
 /// Runs a job now, outside its schedule, with the same history and
