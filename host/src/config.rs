@@ -371,13 +371,21 @@ fn build_limits(
         &key("max_concurrency_per_tenant"),
         raw.max_concurrency_per_tenant,
     )?;
+    if let Some(share) = per_tenant.filter(|&share| share > max) {
+        bail!(
+            "{file}: key `{}` is {share}, more than the {max} of `{}`: one tenant can \
+             never use more than the whole plugin",
+            key("max_concurrency_per_tenant"),
+            key("max_concurrency")
+        );
+    }
     let queue_timeout_ms = positive(file, &key("queue_timeout_ms"), raw.queue_timeout_ms)?;
     Ok(PluginLimits {
         timeout: timeout_ms.map_or(default.timeout, Duration::from_millis),
         memory_bytes: memory_mb.map_or(default.memory_bytes, |mb| mb * 1024 * 1024),
         fuel,
         max_concurrency: max,
-        max_concurrency_per_tenant: per_tenant.unwrap_or_else(|| per_tenant_share(max)).min(max),
+        max_concurrency_per_tenant: per_tenant.unwrap_or_else(|| per_tenant_share(max)),
         queue: raw.queue.unwrap_or(default.queue),
         queue_timeout: queue_timeout_ms.map_or(default.queue_timeout, Duration::from_millis),
     })
@@ -666,6 +674,13 @@ mod tests {
             (4, 3)
         );
         assert_eq!(config.limits.of("other").timeout, Duration::from_secs(2));
+        let text = "plugins_dir = \"p\"\n[plugins.x]\nmax_concurrency = 2\n\
+                    max_concurrency_per_tenant = 5";
+        let err = parse(text).expect_err("share above the whole");
+        assert!(
+            format!("{err:#}").contains("plugins.x.max_concurrency_per_tenant"),
+            "{err:#}"
+        );
         let err = parse("plugins_dir = \"p\"\n[plugins.x]\nmemory_mb = 4096").expect_err("too big");
         assert!(format!("{err:#}").contains("plugins.x.memory_mb"));
     }

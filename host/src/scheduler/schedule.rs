@@ -78,11 +78,17 @@ impl Schedule {
         let cron = parser
             .parse(text)
             .map_err(|err| format!("{text:?} is not a cron schedule: {err}"))?;
-        Ok(Self {
+        let schedule = Self {
             text: text.to_owned(),
             cron,
             zone,
-        })
+        };
+        // A date that never exists (31 February) parses, but the job would
+        // silently never run.
+        if schedule.next_after(0).is_none() {
+            return Err(format!("{text:?} never comes due: no date matches it"));
+        }
+        Ok(schedule)
     }
 
     /// The schedule as written.
@@ -148,6 +154,14 @@ mod tests {
     fn runs(schedule: &Schedule, from: &str, to: &str) -> Vec<String> {
         let due = schedule.due_between(utc_ms(from), utc_ms(to), 100);
         due.into_iter().map(local).collect()
+    }
+
+    #[test]
+    fn a_schedule_that_never_comes_due_is_refused() {
+        let err = Schedule::parse("0 0 0 31 2 *", chrono_tz::UTC).expect_err("31 February");
+        assert!(err.contains("never comes due"), "{err}");
+        // 29 February comes every four years.
+        assert!(Schedule::parse("0 0 0 29 2 *", chrono_tz::UTC).is_ok());
     }
 
     #[test]
