@@ -165,8 +165,9 @@ impl Reloader {
     }
 
     fn refuse(&self, err: &anyhow::Error) {
-        let message = format!("config not reloaded, still serving the previous one: {err:#}");
-        tracing::error!(error = %format!("{err:#}"), "config not reloaded; still serving the previous one");
+        let reason = format!("{err:#}");
+        tracing::error!(error = %reason, "config not reloaded; still serving the previous one");
+        let message = format!("config not reloaded, still serving the previous one: {reason}");
         let problem = Problem {
             severity: Severity::Error,
             plugin: None,
@@ -210,7 +211,8 @@ fn log_changes(before: &Registry, after: &Registry) {
     for plugin in after.plugins() {
         let old = before.plugin(&plugin.manifest.name);
         if old.is_none_or(|old| old.digest != plugin.digest) {
-            tracing::info!(plugin = %plugin.manifest.name, version = %plugin.manifest.version, "plugin swapped in");
+            let (name, version) = (&plugin.manifest.name, &plugin.manifest.version);
+            tracing::info!(plugin = %name, version = %version, "plugin swapped in");
         }
     }
     for plugin in before.plugins() {

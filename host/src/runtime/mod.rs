@@ -476,7 +476,10 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         });
     if let Err(err) = spawned {
-        tracing::error!(error = %err, "cannot start the epoch ticker: deadlines will not interrupt guests");
+        tracing::error!(
+            error = %err,
+            "cannot start the epoch ticker: deadlines will not interrupt guests"
+        );
     }
 }
 
