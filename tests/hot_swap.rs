@@ -382,3 +382,51 @@ async fn a_file_that_takes_another_plugins_name_is_refused_and_both_keep_serving
         .await;
     assert_eq!(answer.status(), 200);
 }
+
+#[tokio::test]
+async fn writes_beside_the_config_do_not_reload_and_a_remade_plugins_dir_is_watched() {
+    let config = format!("database = \"sqlite://beside.db\"\n{CONFIG}");
+    let host = HostBuilder::new(&config)
+        .plugin("probe")
+        .env("ADMIN_TOKEN", ADMIN)
+        .start()
+        .await;
+    assert!(host.dir().join("beside.db").exists());
+    for n in 0..20 {
+        let id = format!("w{n}");
+        let answer = host
+            .post(
+                "/webhooks/probe/acme",
+                &[("x-probe-id", &id)],
+                b"{}".to_vec(),
+            )
+            .await;
+        assert_eq!(answer.status(), 200);
+    }
+    host.wait_for_deliveries(ADMIN, "done", 20).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reloads = host
+        .logs()
+        .iter()
+        .filter(|l| l.contains("config reloaded"))
+        .count();
+    assert_eq!(reloads, 0, "database writes caused reloads");
+
+    // Removed and made anew, the folder is watched again.
+    let plugins = host.dir().join("plugins");
+    std::fs::remove_dir_all(&plugins).unwrap();
+    listing_when(&host, "refused the missing folder", |l| {
+        l["problems"].to_string().contains("cannot be read")
+    })
+    .await;
+    std::fs::create_dir(&plugins).unwrap();
+    listing_when(&host, "took the folder back", |l| {
+        !l["problems"].to_string().contains("cannot be read")
+    })
+    .await;
+    replace(
+        &plugins.join("probe.wasm"),
+        &std::fs::read(plugin("probe-v2")).unwrap(),
+    );
+    wait_for_version(&host, "0.2.0-test").await;
+}

@@ -63,7 +63,11 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>) {
         let services = self.runtime.services().clone();
         loop {
-            self.dispatch_due().await;
+            // A full batch means more may be waiting: look again at once
+            // (taking a slot paces it), rather than a poll interval later.
+            if self.dispatch_due().await {
+                continue;
+            }
             tokio::select! {
                 () = services.inbox_wakeup.notified() => {}
                 () = services.clock.moved() => {}
@@ -72,7 +76,9 @@ impl Dispatcher {
         }
     }
 
-    async fn dispatch_due(self: &Arc<Self>) {
+    /// Starts the deliveries that are due, as many as there are free slots;
+    /// true when it found that many, so that more may be due.
+    async fn dispatch_due(self: &Arc<Self>) -> bool {
         let services = self.runtime.services();
         let limit = u32::try_from(self.slots.available_permits().max(1)).unwrap_or(1);
         let due = match services
@@ -83,12 +89,13 @@ impl Dispatcher {
             Ok(due) => due,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read the inbox; retrying");
-                return;
+                return false;
             }
         };
+        let full = due.len() == limit as usize;
         for id in due {
             let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                return;
+                return false;
             };
             let this = self.clone();
             tokio::spawn(async move {
@@ -96,6 +103,7 @@ impl Dispatcher {
                 drop(slot);
             });
         }
+        full
     }
 
     /// Claims and processes one delivery; a delivery claimed elsewhere is

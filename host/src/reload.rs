@@ -66,26 +66,34 @@ impl Reloader {
     }
 
     fn watch(&self, tx: mpsc::UnboundedSender<()>) -> anyhow::Result<RecommendedWatcher> {
+        let relevant = Relevant {
+            config_name: self.config_path.file_name().map(|n| n.to_owned()),
+        };
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| !e.kind.is_access()) {
+                let Ok(event) = event else { return };
+                if !event.kind.is_access() && relevant.any(&event.paths) {
                     // The receiver lives as long as the host; a send after it is
                     // gone has nobody left to tell.
                     let _ = tx.send(());
                 }
             })?;
-        let config_dir = self
-            .config_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty());
-        let config_dir = config_dir.unwrap_or(Path::new("."));
         watcher
             .watch(&self.watched_dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("cannot watch {}", self.watched_dir.display()))?;
+        let config_dir = self.config_dir();
         watcher
-            .watch(config_dir, RecursiveMode::NonRecursive)
+            .watch(&config_dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("cannot watch {}", config_dir.display()))?;
         Ok(watcher)
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        let dir = self
+            .config_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty());
+        dir.unwrap_or(Path::new(".")).to_owned()
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<()>) {
@@ -127,27 +135,28 @@ impl Reloader {
         tracing::info!(plugins, problems, file = %config.path.display(), "config reloaded");
     }
 
-    /// Moves the watch to a plugins directory the config changed to.
+    /// Watches the plugins directory of the config just read: a new one,
+    /// or the same one again, since a folder deleted and made anew is
+    /// another folder to the kernel and the old watch died with it.
     fn follow_plugins_dir(&mut self, dir: &Path) {
+        let config_dir = self.config_dir();
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };
-        if dir == self.watched_dir {
-            return;
+        // A folder that is gone has no watch left to remove; the config's
+        // own folder stays watched.
+        if self.watched_dir != config_dir {
+            let _ = watcher.unwatch(&self.watched_dir);
         }
         if let Err(err) = watcher.watch(dir, RecursiveMode::NonRecursive) {
             tracing::error!(
                 dir = %dir.display(), error = %err,
-                "cannot watch the new plugins directory: send SIGHUP after changing it"
+                "cannot watch the plugins directory: send SIGHUP after changing it"
             );
-            return;
         }
-        // The old folder may be gone already; then there is nothing to stop.
-        // The config's own folder stays watched.
-        if Some(self.watched_dir.as_path()) != self.config_path.parent() {
-            let _ = watcher.unwatch(&self.watched_dir);
+        if dir != self.watched_dir {
+            tracing::info!(dir = %dir.display(), "watching the new plugins directory");
         }
-        tracing::info!(dir = %dir.display(), "watching the new plugins directory");
         self.watched_dir = dir.to_owned();
     }
 
@@ -225,6 +234,25 @@ fn log_changes(before: &Registry, after: &Registry) {
             Severity::Error => tracing::error!(%problem, "plugin problem"),
             Severity::Warning => tracing::warn!(%problem, "plugin problem"),
         }
+    }
+}
+
+/// Which changes are worth a reload: the config file itself, a `.wasm`
+/// file, or a folder (the plugins directory made, moved or removed).
+/// Anything else beside the config (a log, the database) is not, or every
+/// write to it would reload.
+struct Relevant {
+    config_name: Option<std::ffi::OsString>,
+}
+
+impl Relevant {
+    fn any(&self, paths: &[PathBuf]) -> bool {
+        paths.iter().any(|path| {
+            let name = path.file_name();
+            name.is_some() && name == self.config_name.as_deref()
+                || path.extension().is_some_and(|e| e == "wasm")
+                || path.extension().is_none() && !path.is_file()
+        })
     }
 }
 

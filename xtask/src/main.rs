@@ -7,9 +7,14 @@
 //! Plain Rust rather than a shell script, so it runs wherever cargo does.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode};
+use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+/// How long the simulators get to bind their ports before the host starts.
+const SIMULATOR_START: Duration = Duration::from_millis(300);
 
 /// The target plugins are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -220,21 +225,74 @@ fn demo() -> anyhow::Result<()> {
         eprintln!("xtask: {var}={value} (demo value)");
     }
 
-    let mut simulators = Command::new(bin.join("switchyard-sim"))
+    let simulators = Command::new(bin.join("switchyard-sim"))
         .current_dir(root())
         .envs(demo_env.iter().copied())
         .spawn()
         .context("cannot start the simulators")?;
-    let served = run(Command::new(bin.join("switchyard"))
+    let children = Arc::new(Mutex::new(vec![simulators]));
+    stop_children_on_signal(&children)?;
+    std::thread::sleep(SIMULATOR_START);
+    if let Some(status) = exited(&children, 0) {
+        bail!(
+            "the simulators stopped at once ({status}): are ports 8791 and 8792 taken, \
+             perhaps by a demo still running?"
+        );
+    }
+    let host = Command::new(bin.join("switchyard"))
         .current_dir(root())
         .envs(demo_env.iter().copied())
-        .args(["serve", "--config", "plugins.toml"]));
-    stop(&mut simulators);
-    served
+        .args(["serve", "--config", "plugins.toml"])
+        .spawn()
+        .context("cannot start the host")?;
+    lock(&children).push(host);
+    let served = loop {
+        if let Some(status) = exited(&children, 1) {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    stop_all(&children);
+    if !served.success() {
+        bail!("the host stopped with {served}");
+    }
+    Ok(())
+}
+
+/// The demo's processes, stopped together however the demo ends.
+type Children = Arc<Mutex<Vec<Child>>>;
+
+fn lock(children: &Children) -> std::sync::MutexGuard<'_, Vec<Child>> {
+    children
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The exit status of child `index`, once it has exited.
+fn exited(children: &Children, index: usize) -> Option<ExitStatus> {
+    lock(children).get_mut(index)?.try_wait().ok().flatten()
+}
+
+/// Ctrl-C reaches the whole process group, but a SIGTERM or SIGHUP sent to
+/// xtask alone would leave the host and simulators holding their ports.
+fn stop_children_on_signal(children: &Children) -> anyhow::Result<()> {
+    let children = children.clone();
+    ctrlc::set_handler(move || {
+        stop_all(&children);
+        std::process::exit(130);
+    })
+    .context("cannot handle termination signals")
+}
+
+fn stop_all(children: &Children) {
+    for child in lock(children).iter_mut() {
+        stop(child);
+    }
 }
 
 fn stop(child: &mut Child) {
-    // The simulators hold no state worth a graceful stop.
+    // Neither the simulators nor a demo host hold state worth a graceful
+    // stop: the host's inbox is durable.
     let _ = child.kill();
     let _ = child.wait();
 }

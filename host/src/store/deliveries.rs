@@ -223,12 +223,13 @@ impl Store {
     }
 
     /// Ids of deliveries due for an attempt, including claimed ones whose
-    /// worker let the lease run out, oldest first.
+    /// worker let the lease run out, oldest first: exactly those
+    /// [`Store::claim_delivery`] would claim now.
     pub async fn due_deliveries(&self, now_ms: i64, limit: u32) -> sqlx::Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT id FROM deliveries
-             WHERE (status = 'pending' AND next_attempt_at <= ?)
-                OR (status = 'processing' AND lease_until <= ?)
+             WHERE next_attempt_at <= ?
+               AND (status = 'pending' OR (status = 'processing' AND lease_until <= ?))
              ORDER BY next_attempt_at LIMIT ?",
         )
         .bind(now_ms)
