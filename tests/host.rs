@@ -446,9 +446,8 @@ fn check_names_the_tenant_plugin_and_key_of_a_missing_secret() {
 fn check_refuses_overrides_under_names_that_match_nothing() {
     let config = "[plugins.tiker]\nfuel = 1000\n\
                   [tenants.acme.plugins.ticker.jobs.tock]\nenabled = false\n";
-    let output = HostBuilder::new(config)
-        .plugin("ticker")
-        .run_command(&["check"]);
+    let builder = HostBuilder::new(config).plugin("ticker");
+    let output = builder.run_command(&["check"]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "check passed:\n{text}");
     let job = text
@@ -461,6 +460,12 @@ fn check_refuses_overrides_under_names_that_match_nothing() {
     );
     let limits = text.lines().find(|l| l.contains("plugins.tiker"));
     assert!(limits.is_some_and(|l| l.starts_with("warning:")), "{text}");
+
+    // The typo is reported, but the tenant keeps the plugin.
+    let listed = builder.run_command(&["plugins", "list"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let row = text.lines().find(|l| l.starts_with("ticker"));
+    assert!(row.is_some_and(|r| r.contains("acme")), "{text}");
 }
 
 #[tokio::test]

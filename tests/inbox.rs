@@ -183,13 +183,31 @@ async fn the_cli_lists_and_replays_dead_deliveries_while_the_host_is_down() {
     let line = text.lines().find(|l| l.starts_with(id)).unwrap_or_default();
     assert!(line.contains("dead") && line.contains("evt-cli"), "{text}");
 
+    // With nobody reading its output (`| head -0`), the command still
+    // replays every id and still fails for the unknown one.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let unread = std::process::Command::new(switchyard_tests::host_binary())
+        .args(["deliveries", "replay", "dlv_missing", id, "--config"])
+        .arg(host.dir().join("plugins.toml"))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(!unread.status.success(), "an unknown id fails the command");
+    let listed = host.run_command(&["deliveries", "list", "--status", "pending"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with(id)),
+        "not replayed: {text}"
+    );
+
     let replayed = host.run_command(&["deliveries", "replay", id, "dlv_missing"]);
     let text = String::from_utf8_lossy(&replayed.stdout);
+    assert!(!replayed.status.success(), "{text}");
     assert!(
-        !replayed.status.success(),
-        "an unknown id fails the command: {text}"
+        text.contains(&format!("{id}: not replayed, it is pending")),
+        "{text}"
     );
-    assert!(text.contains(&format!("{id}: replayed")), "{text}");
     assert!(text.contains("dlv_missing: no such delivery"), "{text}");
 
     host.restart().await;

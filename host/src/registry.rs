@@ -17,7 +17,7 @@ use crate::capabilities::addresses::AddressPolicy;
 use crate::capabilities::http::HttpClient;
 use crate::capabilities::secrets::{Secret, SecretSet, read_env};
 use crate::config::{Config, Tenant, TenantPlugin};
-use crate::runtime::{Plugin, Runtime};
+use crate::runtime::{Manifest, Plugin, Runtime};
 
 /// One tenant's use of one plugin.
 #[derive(Debug)]
@@ -273,24 +273,6 @@ impl Registry {
                 warnings.push(text)
             }
         }
-        for job in settings.jobs.keys() {
-            if !loaded.manifest.jobs.iter().any(|j| &j.name == job) {
-                let known: Vec<&str> = loaded
-                    .manifest
-                    .jobs
-                    .iter()
-                    .map(|j| j.name.as_str())
-                    .collect();
-                errors.push(format!(
-                    "{prefix}.jobs.{job}: this plugin has no job {job} (its jobs: {})",
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                ));
-            }
-        }
         let declared = |name: &String| loaded.manifest.config_key(name).is_some();
         for name in settings.config.keys().chain(settings.secrets.keys()) {
             if !declared(name) {
@@ -300,6 +282,12 @@ impl Registry {
 
         for message in warnings {
             self.problem(Severity::Warning, Some(plugin), Some(tenant), None, message);
+        }
+        // An override under a job name the plugin lacks silently does
+        // nothing, so it is an error; but it leaves the binding serving: a
+        // typo must not take a tenant's webhooks offline.
+        for message in stray_job_overrides(&prefix, settings, &loaded.manifest) {
+            self.problem(Severity::Error, Some(plugin), Some(tenant), None, message);
         }
         if !errors.is_empty() {
             for message in errors {
@@ -486,6 +474,22 @@ impl Registry {
         }
         found
     }
+}
+
+/// One message per job override in `settings` naming no job of the plugin.
+fn stray_job_overrides(prefix: &str, settings: &TenantPlugin, manifest: &Manifest) -> Vec<String> {
+    let known: Vec<&str> = manifest.jobs.iter().map(|j| j.name.as_str()).collect();
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    settings
+        .jobs
+        .keys()
+        .filter(|job| !manifest.jobs.iter().any(|j| &j.name == *job))
+        .map(|job| format!("{prefix}.jobs.{job}: this plugin has no job {job} (its jobs: {known})"))
+        .collect()
 }
 
 /// Refuses a changed file that now declares the name another file still

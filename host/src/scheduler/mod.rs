@@ -544,7 +544,8 @@ fn plan(runtime: &Runtime, config: &Config) -> BTreeMap<JobKey, Slot> {
             .tenants
             .get(&binding.tenant)
             .map_or(chrono_tz::UTC, |t| t.timezone);
-        // Overrides naming no job never get here: the registry refuses them.
+        // Overrides naming no job are the registry's to report; they match
+        // nothing here.
         let overrides = &binding.settings.jobs;
         for spec in &plugin.manifest.jobs {
             let key = JobKey {
