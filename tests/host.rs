@@ -149,6 +149,16 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("\"unreadable_body\""), "{answer}");
 
+    // Two different ids that are not text must not reach the plugin as one.
+    let answer = raw_exchange(
+        &host,
+        b"POST /webhooks/probe/acme HTTP/1.1\r\nhost: test\r\nx-probe-id: \xff\xfe\r\n\
+          content-length: 2\r\nconnection: close\r\n\r\n{}",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"invalid_header\""), "{answer}");
+
     // Headers are stored with a delivery, so they have a bound of their own.
     let padding = "x".repeat(70 * 1024);
     let padded = host

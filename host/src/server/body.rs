@@ -59,16 +59,21 @@ fn too_large(limit: usize) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
 }
 
-/// Headers as (lower-case name, value) pairs; values that are not text are
-/// passed lossily, since signatures never live in such headers.
-pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+/// Headers as (lower-case name, value) pairs, as plugins see and the inbox
+/// stores them. A value that is not UTF-8 is refused rather than decoded
+/// lossily: two different values must never reach a plugin as one (a
+/// plugin may take an event id from a header).
+pub fn header_pairs(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
     headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(
+            |(name, value)| match std::str::from_utf8(value.as_bytes()) {
+                Ok(text) => Ok((name.as_str().to_owned(), text.to_owned())),
+                Err(_) => Err(ApiError::bad_request(
+                    "invalid_header",
+                    format!("header {name} is not UTF-8 text"),
+                )),
+            },
+        )
         .collect()
 }

@@ -42,11 +42,12 @@ pub async fn accept(
     let (loaded, binding) = super::lookup(&registry, plugin, tenant)?;
     let (loaded, binding) = (&loaded, &binding);
     let body = read_limited(headers, body, app.max_body_bytes).await?;
+    let header_list = header_pairs(headers)?;
 
     let request = WebhookRequest {
         path: uri.path().to_owned(),
         query: uri.query().unwrap_or("").to_owned(),
-        headers: header_pairs(headers),
+        headers: header_list.clone(),
         body: body.to_vec(),
     };
     let verified = match app.runtime.verify_webhook(loaded, binding, request).await {
@@ -77,7 +78,7 @@ pub async fn accept(
         tenant,
         event_id: verified.event_id,
         event_type: verified.event_type,
-        headers: header_pairs(headers),
+        headers: header_list,
         body: body.to_vec(),
     };
     let inserted = store_webhook(services, webhook)
