@@ -119,7 +119,10 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
         .get(format!("{}/admin/api/jobs?limit=abc", host.url))
         .bearer_auth(ADMIN);
     let (status, body) = status_and_json(get.send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_query"))
+    );
     assert!(
         body["message"].as_str().unwrap().contains("limit"),
         "{body}"

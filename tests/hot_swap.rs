@@ -328,15 +328,26 @@ async fn a_missing_plugins_dir_is_refused_and_a_new_one_is_watched() {
     std::fs::create_dir(host.dir().join("moved")).unwrap();
     let moved = host.dir().join("moved/probe.wasm");
     replace(&moved, &std::fs::read(plugin("probe")).unwrap());
-    let text = text.replace("plugins_dir = \"plugins\"", "plugins_dir = \"moved\"");
+    // A setting read only at start-up changes too: it is listed as waiting.
+    let text = text.replace(
+        "plugins_dir = \"plugins\"",
+        "plugins_dir = \"moved\"\nmax_body_bytes = 2048",
+    );
     std::fs::write(&config, text).unwrap();
-    listing_when(&host, "took the new folder", |l| {
-        l["problems"].as_array().is_some_and(Vec::is_empty)
-            && l["plugins"][0]["file"]
-                .as_str()
-                .is_some_and(|f| f.contains("moved"))
+    let listed = listing_when(&host, "took the new folder", |l| {
+        l["plugins"][0]["file"]
+            .as_str()
+            .is_some_and(|f| f.contains("moved"))
     })
     .await;
+    let problems = listed["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{listed}");
+    assert_eq!(problems[0]["severity"], "warning");
+    let waiting = problems[0]["message"].as_str().unwrap();
+    assert!(
+        waiting.contains("max_body_bytes") && waiting.contains("restart"),
+        "{waiting}"
+    );
     replace(&moved, &std::fs::read(plugin("probe-v2")).unwrap());
     wait_for_version(&host, "0.2.0-test").await;
 }

@@ -437,12 +437,25 @@ impl Registry {
 
     /// This registry, still serving, with `problem` saying why a newer
     /// config was refused; it replaces the reason of an earlier refusal.
-    pub fn refusing(&self, problem: Problem) -> Self {
+    pub fn refusing(&self, mut problem: Problem) -> Self {
+        // One line, like every problem: a TOML error quotes the file over
+        // several.
+        problem.message = problem
+            .message
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut kept = self.clone();
         kept.problems
             .retain(|p| p.file != problem.file || p.plugin.is_some());
         kept.problems.push(problem);
         kept
+    }
+
+    /// Adds a problem found outside loading (a setting that waits for a
+    /// restart), so it is listed with the others.
+    pub fn note(&mut self, problem: Problem) {
+        self.problems.push(problem);
     }
 
     /// Everything found wrong while loading.

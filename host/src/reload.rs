@@ -114,12 +114,6 @@ impl Reloader {
             Err(err) => return self.refuse(&err),
         };
         let pending = self.needs_restart(&config);
-        if !pending.is_empty() {
-            tracing::warn!(
-                keys = pending.join(", "), file = %config.path.display(),
-                "these settings changed and take effect after a restart"
-            );
-        }
 
         // Watching the new folder before loading from it: a file dropped
         // there from now on is seen by this load or causes the next one.
@@ -127,7 +121,18 @@ impl Reloader {
         let services = self.runtime.services();
         let previous = services.registry.load_full();
         self.runtime.set_limits(config.limits.clone());
-        let registry = Registry::reload(&self.runtime, &config, &previous).await;
+        let mut registry = Registry::reload(&self.runtime, &config, &previous).await;
+        if !pending.is_empty() {
+            let keys = pending.join(", ");
+            tracing::warn!(keys, file = %config.path.display(), "settings wait for a restart");
+            registry.note(Problem {
+                severity: Severity::Warning,
+                plugin: None,
+                tenant: None,
+                file: Some(config.path.clone()),
+                message: format!("changed, and read only at start-up: {keys}; restart to apply"),
+            });
+        }
         log_changes(&previous, &registry);
         let (plugins, problems) = (registry.plugins().count(), registry.problems().len());
         services.registry.store(Arc::new(registry));

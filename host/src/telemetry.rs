@@ -2,6 +2,7 @@
 //! `/health/metrics`, including those plugins report through `metrics`.
 
 use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -36,8 +37,10 @@ pub fn init_logging() {
         .as_deref()
         .is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let bad_format = format.filter(|f| !json && !f.eq_ignore_ascii_case("text"));
+    // Colours only for a terminal: a log file should not hold escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests) keeps the first subscriber; nothing to report.
     let _ = if json {

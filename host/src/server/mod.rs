@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -108,7 +108,22 @@ async fn json_errors(response: Response) -> Response {
     } else {
         message
     };
-    ApiError::new(status, ApiError::code_for(status), message).into_response()
+    let code = rejection_code(status, &message);
+    ApiError::new(status, code, message).into_response()
+}
+
+/// The code of a framework rejection: the same as the handlers give for the
+/// same mistake where the framework's text says which it is, else by status.
+fn rejection_code(status: StatusCode, message: &str) -> &'static str {
+    if message.starts_with("Failed to deserialize query string") {
+        "invalid_query"
+    } else if message.starts_with("Failed to parse the request body as JSON")
+        || message.starts_with("Failed to deserialize the JSON body")
+    {
+        "invalid_json"
+    } else {
+        ApiError::code_for(status)
+    }
 }
 
 /// Counts and times every request by its route pattern (not its path, which
