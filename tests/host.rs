@@ -181,6 +181,40 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
 }
 
 #[tokio::test]
+async fn a_client_that_never_finishes_its_request_cannot_keep_the_host_up() {
+    use tokio::io::AsyncWriteExt;
+    let mut host = probe_host().await;
+    let address = host.url.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(b"POST /webhooks/probe/acme HTTP/1.1\r\nhost: test\r\n")
+        .await
+        .unwrap();
+    // Served while the other connection stalls.
+    let answer = host
+        .post(
+            "/webhooks/probe/acme",
+            &[("x-probe-id", "s1")],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+
+    // Stopping waits a grace period (10 s) for open connections, no more.
+    let status = host.terminate(std::time::Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "still running: {status:?}"
+    );
+    assert!(
+        host.logs()
+            .iter()
+            .any(|l| l.contains("connections still open"))
+    );
+    drop(stalled);
+}
+
+#[tokio::test]
 async fn a_repeated_event_id_is_acknowledged_and_processed_once() {
     let host = probe_host().await;
     for _ in 0..3 {

@@ -238,10 +238,12 @@ async fn native_receive(
     }
 }
 
+/// Serves `router` with the host's own accept loop, for both servers.
 async fn serve(router: Router) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let forever = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(server::serve(listener, router, forever));
     Ok(url)
 }
 

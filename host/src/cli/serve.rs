@@ -19,6 +19,7 @@ use crate::server::{self, App};
 use crate::services::HostServices;
 use crate::store::Store;
 use crate::telemetry::init_logging;
+use tokio_util::sync::CancellationToken;
 
 /// Expired kv entries are removed this often.
 const KV_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -79,10 +80,13 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         scheduler,
     };
     tracing::info!(address = %listen, config = %config.path.display(), "listening");
-    axum::serve(listener, server::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopping.cancel();
+    });
+    server::serve(listener, server::router(app), stop).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,9 @@ use super::ApiError;
 /// their own, apart from the body's.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// How long a client may take to send a body once its headers are in.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads the whole body, refusing one over `limit` bytes before reading it
 /// when the sender declares its length, and while reading otherwise.
 pub async fn read_limited(
@@ -28,7 +31,16 @@ pub async fn read_limited(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
+    let Ok(collected) = collected.await else {
+        let message = format!("the body did not arrive within {BODY_READ_TIMEOUT:?}");
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            message,
+        ));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
         Err(err) => Err(ApiError::bad_request(

@@ -7,6 +7,7 @@ mod body;
 mod error;
 mod events;
 mod health;
+mod listen;
 mod webhooks;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::runtime::Plugin;
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 pub use error::ApiError;
+pub use listen::serve;
 
 /// What the handlers share.
 #[derive(Clone)]
