@@ -128,6 +128,17 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
         "{body}"
     );
 
+    for limit in ["0", "1001"] {
+        let get = client
+            .get(format!("{}/admin/api/deliveries?limit={limit}", host.url))
+            .bearer_auth(ADMIN);
+        let (status, body) = status_and_json(get.send().await.unwrap()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_query"))
+        );
+    }
+
     let bad_utf8 = host.post("/webhooks/probe/%FF", &[], b"{}".to_vec()).await;
     let (status, body) = status_and_json(bad_utf8).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));

@@ -90,6 +90,22 @@ struct DeliveryQuery {
     limit: Option<u32>,
 }
 
+/// Most rows one list answers.
+const MAX_LIST: u32 = 1000;
+
+/// The `limit` of a list query: `default` when absent, refused outside
+/// 1..=1000 rather than quietly changed.
+fn list_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_LIST).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to {MAX_LIST}, not {n}"),
+        )),
+    }
+}
+
 async fn deliveries(
     State(app): State<App>,
     query: Result<Query<DeliveryQuery>, QueryRejection>,
@@ -105,7 +121,7 @@ async fn deliveries(
         status,
         plugin: query.plugin,
         tenant: query.tenant,
-        limit: query.limit.unwrap_or(100),
+        limit: list_limit(query.limit, 100)?,
     };
     let store = &app.runtime.services().store;
     let list = store
@@ -236,7 +252,7 @@ async fn jobs(
         plugin: query.plugin,
         tenant: query.tenant,
         job: query.job,
-        limit: query.limit.unwrap_or(50),
+        limit: list_limit(query.limit, 50)?,
     };
     let runs = app
         .runtime
