@@ -380,3 +380,39 @@ schedule = "0 0 * * * *"
             .all(|r| r["tenant"] == "new")
     );
 }
+
+#[tokio::test]
+async fn a_stopping_host_starts_no_more_job_runs() {
+    use tokio::io::AsyncWriteExt;
+    let mut host = start("[tenants.acme.plugins.ticker]\n", &[]).await;
+    runs_when(&host, "ticker", "acme", |runs| {
+        runs.iter().any(|r| r["outcome"] == "ok")
+    })
+    .await;
+    // A stalled client keeps the host in its shutdown grace for 10 s, time
+    // for ten more ticks if the scheduler kept going.
+    let address = host.url.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(b"GET /health HTTP/1.1\r\n")
+        .await
+        .unwrap();
+
+    let status = host.terminate(Duration::from_secs(20)).await;
+    assert!(status.is_some(), "the host did not stop");
+    let logs = host.logs();
+    let stop = logs
+        .iter()
+        .position(|l| l.contains("shutting down"))
+        .unwrap();
+    let after = logs[stop..]
+        .iter()
+        .filter(|l| l.contains("job run finished"))
+        .count();
+    assert!(
+        after <= 1,
+        "{after} runs finished after the stop:\n{}",
+        logs[stop..].join("\n")
+    );
+    drop(stalled);
+}

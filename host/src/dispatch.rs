@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::registry::Binding;
 use crate::runtime::bindings::guest;
@@ -59,8 +60,16 @@ impl Dispatcher {
         })
     }
 
-    /// Polls forever; wakes early whenever a delivery is stored.
-    pub async fn run(self: Arc<Self>) {
+    /// Polls until `stop` is cancelled; wakes early whenever a delivery is
+    /// stored. Deliveries already started finish on their own.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        tokio::select! {
+            () = self.poll() => {}
+            () = stop.cancelled() => tracing::info!("dispatcher stopped"),
+        }
+    }
+
+    async fn poll(self: &Arc<Self>) {
         let services = self.runtime.services().clone();
         loop {
             // A full batch means more may be waiting: look again at once

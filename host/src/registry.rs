@@ -532,6 +532,12 @@ fn file_digest(path: &Path) -> Option<String> {
     Some(hex::encode(Sha256::digest(bytes)))
 }
 
+/// True for a file name editors and copies write before the real one:
+/// hidden, or with a `~` or `.tmp`.
+pub fn is_partial(name: &str) -> bool {
+    name.starts_with('.') || name.contains('~') || name.contains(".tmp")
+}
+
 /// `.wasm` files directly in `dir`, sorted. Hidden files and names with a
 /// `~` or `.tmp` are skipped: editors and copies write those first.
 pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -542,7 +548,7 @@ pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let partial = name.starts_with('.') || name.contains('~') || name.contains(".tmp");
+        let partial = is_partial(&name);
         if path.extension().is_some_and(|e| e == "wasm") && path.is_file() && !partial {
             files.push(path);
         }

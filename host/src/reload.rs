@@ -15,7 +15,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::registry::{Problem, Registry, Severity};
+use crate::registry::{Problem, Registry, Severity, is_partial};
 use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 
@@ -242,6 +242,10 @@ fn log_changes(before: &Registry, after: &Registry) {
     }
 }
 
+fn partial(name: &std::ffi::OsStr) -> bool {
+    is_partial(&name.to_string_lossy())
+}
+
 /// Which changes are worth a reload: the config file itself, a `.wasm`
 /// file, or a folder (the plugins directory made, moved or removed).
 /// Anything else beside the config (a log, the database) is not, or every
@@ -255,7 +259,7 @@ impl Relevant {
         paths.iter().any(|path| {
             let name = path.file_name();
             name.is_some() && name == self.config_name.as_deref()
-                || path.extension().is_some_and(|e| e == "wasm")
+                || path.extension().is_some_and(|e| e == "wasm") && !name.is_some_and(partial)
                 || path.extension().is_none() && !path.is_file()
         })
     }

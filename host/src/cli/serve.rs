@@ -57,7 +57,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let longest_call = config.limits.longest_timeout();
     let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, longest_call);
-    tokio::spawn(dispatcher.run());
+    let stop = CancellationToken::new();
+    tokio::spawn(dispatcher.run(stop.clone()));
     tokio::spawn(sweep_kv(services.clone()));
     let scheduler = Scheduler::new(runtime.clone(), &config);
     scheduler.start().await;
@@ -77,14 +78,16 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         runtime,
         max_body_bytes: config.max_body_bytes,
         admin_token,
-        scheduler,
+        scheduler: scheduler.clone(),
     };
     tracing::info!(address = %listen, config = %config.path.display(), "listening");
-    let stop = CancellationToken::new();
+    // On SIGTERM or Ctrl-C: no new connections, deliveries or job runs;
+    // what is in flight gets the server's grace period.
     let stopping = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         stopping.cancel();
+        scheduler.stop();
     });
     server::serve(listener, server::router(app), stop).await;
     tracing::info!("stopped");

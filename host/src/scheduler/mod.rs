@@ -130,6 +130,8 @@ pub struct Scheduler {
     /// The jobs in force. Swapped whole by a reload; readers clone an
     /// `Arc<Slot>` out and never hold the lock across an await.
     slots: std::sync::Mutex<BTreeMap<JobKey, Arc<Slot>>>,
+    /// Cancelled when the host stops: no job starts after that.
+    stopped: CancellationToken,
 }
 
 impl Scheduler {
@@ -145,6 +147,7 @@ impl Scheduler {
         Arc::new(Self {
             runtime,
             slots: std::sync::Mutex::new(slots),
+            stopped: CancellationToken::new(),
         })
     }
 
@@ -208,6 +211,13 @@ impl Scheduler {
         *slots = next;
     }
 
+    /// Starts no more runs, for a host that is stopping; runs already
+    /// going finish on their own.
+    pub fn stop(&self) {
+        self.stopped.cancel();
+        tracing::info!("scheduler stopped");
+    }
+
     /// Every job and where it stands.
     pub fn jobs(&self) -> Vec<JobStatus> {
         self.current().values().map(|slot| slot.status()).collect()
@@ -253,10 +263,11 @@ impl Scheduler {
     fn spawn_drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
         let this = self.clone();
         tokio::spawn(async move {
-            let retired = slot.retired.clone();
+            let (retired, stopped) = (slot.retired.clone(), this.stopped.clone());
             tokio::select! {
                 () = this.drive(slot, start) => {}
                 () = retired.cancelled() => {}
+                () = stopped.cancelled() => {}
             }
         });
     }

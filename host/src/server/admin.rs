@@ -317,8 +317,14 @@ struct ClockChange {
 /// dispatcher and the scheduler; refused on the system clock.
 async fn set_clock(
     State(app): State<App>,
-    Json(change): Json<ClockChange>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    // Read like every other body: the size limit and the 30 s deadline.
+    let body = read_limited(&headers, body, app.max_body_bytes).await?;
+    let change: ClockChange = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::bad_request("invalid_json", format!("not a clock change: {err}"))
+    })?;
     let clock = &app.runtime.services().clock;
     let now = clock.now_ms();
     let target = match (change.set_ms, change.advance_ms) {

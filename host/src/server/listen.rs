@@ -17,6 +17,10 @@ use tokio_util::task::TaskTracker;
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Most headers one request may carry; far more than 64 KiB can hold of
+/// real ones.
+const MAX_HEADERS: usize = 2048;
+
 /// How long open connections may take to finish once the host stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -42,11 +46,9 @@ pub async fn serve(listener: TcpListener, router: Router, stop: CancellationToke
     }
 
     connections.close();
-    let open = connections.len();
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait())
-        .await
-        .is_err()
-    {
+    let waited = tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await;
+    if waited.is_err() {
+        let open = connections.len();
         tracing::warn!(open, grace = ?SHUTDOWN_GRACE, "connections still open; stopping anyway");
     }
 }
@@ -55,7 +57,10 @@ async fn connection(stream: tokio::net::TcpStream, router: Router, stop: Cancell
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Header size is bounded by the handlers (64 KiB, a JSON 431), so
+        // the count need not be: hyper's own cap of 100 answers bare.
+        .max_headers(MAX_HEADERS);
     let service = TowerToHyperService::new(router);
     let mut served = pin!(builder.serve_connection(TokioIo::new(stream), service));
     let outcome = tokio::select! {
