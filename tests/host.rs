@@ -237,7 +237,22 @@ async fn a_client_that_never_finishes_its_request_cannot_keep_the_host_up() {
             .iter()
             .any(|l| l.contains("connections still open"))
     );
-    drop(stalled);
+
+    // A second signal does not wait for the grace period.
+    host.restart().await;
+    let mut stalled_again = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled_again
+        .write_all(b"GET /health HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let first = host.terminate(std::time::Duration::from_millis(500)).await;
+    assert!(
+        first.is_none(),
+        "stopped without waiting for the stalled client"
+    );
+    let second = host.terminate(std::time::Duration::from_secs(3)).await;
+    assert!(second.is_some_and(|s| s.code() == Some(130)), "{second:?}");
+    drop((stalled, stalled_again));
 }
 
 #[tokio::test]

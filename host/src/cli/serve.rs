@@ -88,6 +88,10 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         stopping.cancel();
         scheduler.stop();
+        // A second signal means: do not wait for the grace period.
+        shutdown_signal().await;
+        tracing::warn!("second stop signal: stopping now");
+        std::process::exit(130);
     });
     server::serve(listener, server::router(app), stop).await;
     tracing::info!("stopped");
