@@ -163,7 +163,7 @@ impl Store {
                 if current.as_deref() != expected {
                     return Ok(false);
                 }
-                write_value(conn, scope, key, new).await?;
+                write_value(conn, scope, key, new.map(|v| (v, None))).await?;
                 Ok(true)
             })
             .await?;
@@ -187,7 +187,8 @@ impl Store {
                 else {
                     return Ok(None);
                 };
-                write_value(conn, scope, key, Some(next.to_string().as_bytes())).await?;
+                let text = next.to_string();
+                write_value(conn, scope, key, Some((text.as_bytes(), None))).await?;
                 Ok(Some(next))
             })
             .await?;
@@ -229,22 +230,25 @@ pub(super) async fn live_value(
     Ok(row.map(|row| row.get(0)))
 }
 
-async fn write_value(
+/// Stores `value` under `key` (with its expiry time, if any) or, for
+/// none, deletes the key.
+pub(super) async fn write_value(
     conn: &mut SqliteConnection,
     scope: &KvScope,
     key: &str,
-    value: Option<&[u8]>,
+    value: Option<(&[u8], Option<i64>)>,
 ) -> sqlx::Result<()> {
     let query = match value {
-        Some(value) => sqlx::query(
-            "INSERT INTO kv (plugin, tenant, key, value, expires_at) VALUES (?, ?, ?, ?, NULL)
+        Some((value, expires_at)) => sqlx::query(
+            "INSERT INTO kv (plugin, tenant, key, value, expires_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (plugin, tenant, key)
-             DO UPDATE SET value = excluded.value, expires_at = NULL",
+             DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
         )
         .bind(&scope.plugin)
         .bind(&scope.tenant)
         .bind(key)
-        .bind(value),
+        .bind(value)
+        .bind(expires_at),
         None => sqlx::query("DELETE FROM kv WHERE plugin = ? AND tenant = ? AND key = ?")
             .bind(&scope.plugin)
             .bind(&scope.tenant)

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use sqlx::SqliteConnection;
 
 use super::deliveries::{NewDelivery, insert_one};
-use super::kv::{check_key, check_value, live_value, parse_counter};
+use super::kv::{check_key, check_value, live_value, parse_counter, write_value};
 use super::{KvError, KvScope, Store};
 
 /// A value written by the attempt: bytes and expiry, or none for deleted.
@@ -189,7 +189,10 @@ impl DeliveryTxn {
     /// transaction.
     pub(super) async fn apply(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
         for (key, written) in &self.writes {
-            write(conn, &self.scope, key, written.as_ref()).await?;
+            let value = written
+                .as_ref()
+                .map(|(v, expires)| (v.as_slice(), *expires));
+            write_value(conn, &self.scope, key, value).await?;
         }
         for event in &self.events {
             insert_one(conn, event).await?;
@@ -203,32 +206,6 @@ fn live(written: &Written, now_ms: i64) -> Option<Vec<u8>> {
         Some((value, expires)) if expires.is_none_or(|at| at > now_ms) => Some(value.clone()),
         _ => None,
     }
-}
-
-async fn write(
-    conn: &mut SqliteConnection,
-    scope: &KvScope,
-    key: &str,
-    written: Option<&(Vec<u8>, Option<i64>)>,
-) -> sqlx::Result<()> {
-    let query = match written {
-        Some((value, expires)) => sqlx::query(
-            "INSERT INTO kv (plugin, tenant, key, value, expires_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (plugin, tenant, key)
-             DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-        )
-        .bind(&scope.plugin)
-        .bind(&scope.tenant)
-        .bind(key)
-        .bind(value)
-        .bind(*expires),
-        None => sqlx::query("DELETE FROM kv WHERE plugin = ? AND tenant = ? AND key = ?")
-            .bind(&scope.plugin)
-            .bind(&scope.tenant)
-            .bind(key),
-    };
-    query.execute(conn).await?;
-    Ok(())
 }
 
 #[cfg(test)]
