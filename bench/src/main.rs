@@ -147,11 +147,7 @@ medusa_api_key = { env = "BENCH_MEDUSA_KEY" }
     let config = Config::parse(&dir.join("plugins.toml"), text)?;
     let store = Store::open(&config.database).await?;
     let services = HostServices::new(Clock::system(), store)?;
-    let runtime = Arc::new(Runtime::new(
-        services.clone(),
-        config.limits.clone(),
-        config.cache_dir.clone(),
-    )?);
+    let runtime = Arc::new(Runtime::new(services.clone(), &config)?);
     let registry = Registry::load(&runtime, &config).await;
     if registry.has_errors() {
         bail!("the plugin did not load: {:?}", registry.problems());

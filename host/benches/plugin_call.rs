@@ -53,8 +53,7 @@ fn setup() -> (tempfile::TempDir, Config) {
 async fn start(config: &Config) -> (Arc<Runtime>, Arc<Registry>) {
     let store = Store::open("sqlite::memory:").await.expect("store");
     let services = HostServices::new(Clock::system(), store).expect("services");
-    let runtime =
-        Runtime::new(services, config.limits.clone(), config.cache_dir.clone()).expect("runtime");
+    let runtime = Runtime::new(services, config).expect("runtime");
     let registry = Registry::load(&runtime, config).await;
     assert_eq!(
         registry.plugins().count(),

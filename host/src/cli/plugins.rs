@@ -22,7 +22,7 @@ pub(super) async fn load_offline(config_path: &Path) -> anyhow::Result<(Config, 
     let config = Config::load(config_path)?;
     let store = Store::open("sqlite::memory:").await?;
     let services = HostServices::new(Clock::system(), store)?;
-    let runtime = Runtime::new(services, config.limits.clone(), config.cache_dir.clone())?;
+    let runtime = Runtime::new(services, &config)?;
     let registry = Registry::load(&runtime, &config).await;
     Ok((config, registry))
 }

@@ -34,11 +34,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let store = Store::open_with(&config.database, config.store_busy_timeout).await?;
     let services = HostServices::new(clock, store)?;
-    let runtime = Arc::new(Runtime::new(
-        services.clone(),
-        config.limits.clone(),
-        config.cache_dir.clone(),
-    )?);
+    let runtime = Arc::new(Runtime::new(services.clone(), &config)?);
     let registry = Registry::load(&runtime, &config).await;
     report(&registry);
     services.registry.store(Arc::new(registry));

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-use crate::config::{LimitsTable, MAX_MEMORY_MB, PluginLimits};
+use crate::config::{Config, LimitsTable, MAX_MEMORY_MB, PluginLimits};
 use crate::registry::Binding;
 use crate::services::HostServices;
 use crate::store::DeliveryTxn;
@@ -135,11 +135,7 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine (pooling allocator where the address space allows
     /// it), links WASI and the host interfaces, and starts the epoch ticker.
-    pub fn new(
-        services: Arc<HostServices>,
-        limits: LimitsTable,
-        cache_dir: PathBuf,
-    ) -> anyhow::Result<Self> {
+    pub fn new(services: Arc<HostServices>, config: &Config) -> anyhow::Result<Self> {
         let engine = build_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -148,12 +144,12 @@ impl Runtime {
             .map_err(|err| anyhow::anyhow!("cannot link the host interfaces: {err:#}"))?;
         start_epoch_ticker(&engine);
         let instances = Semaphore::new(MAX_INSTANCES as usize);
-        let cache = ComponentCache::new(cache_dir, &engine);
+        let cache = ComponentCache::new(config.cache_dir.clone(), &engine);
         Ok(Self {
             engine,
             linker,
             services,
-            limits: ArcSwap::from_pointee(limits),
+            limits: ArcSwap::from_pointee(config.limits.clone()),
             gates: Gates::default(),
             cache,
             instances,
