@@ -39,6 +39,15 @@ fn runs_of<'a>(jobs: &'a Value, plugin: &str, tenant: &str) -> Vec<&'a Value> {
     runs
 }
 
+/// The ticker's job of `tenant` in a job list.
+fn job<'a>(jobs: &'a Value, tenant: &str) -> Option<&'a Value> {
+    jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["tenant"] == tenant)
+}
+
 /// Waits until `plugin`'s runs for `tenant` satisfy `done`.
 async fn runs_when(
     host: &Host,
@@ -143,12 +152,7 @@ schedule = "0 30 2 * * *"
 "#;
     let host = start(config, &["--fixed-clock", &BEFORE_SPRING_GAP.to_string()]).await;
     let list = jobs(&host).await;
-    let tick = list["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job"] == "tick")
-        .unwrap();
+    let tick = job(&list, "acme").unwrap();
     assert_eq!(tick["timezone"], "Europe/Berlin");
     // 02:30 does not exist on 29 March in Berlin: the run is due at 03:00
     // CEST, 01:00 UTC.
@@ -170,12 +174,7 @@ schedule = "0 30 2 * * *"
     );
     // The next run is the next day at 02:30 CEST, 00:30 UTC.
     let list = jobs(&host).await;
-    let tick = list["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job"] == "tick")
-        .unwrap();
+    let tick = job(&list, "acme").unwrap();
     assert_eq!(tick["next_due_ms"], 1_774_830_600_000_i64, "{list}");
 }
 
@@ -227,13 +226,8 @@ missed = "run-once"
     // Exactly one run for all four, then back on schedule at 16:00.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(runs_of(&jobs(&host).await, "ticker", "catches-up").len(), 2);
-    let tick = jobs(&host).await["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["tenant"] == "catches-up")
-        .unwrap()
-        .clone();
+    let list = jobs(&host).await;
+    let tick = job(&list, "catches-up").unwrap();
     assert_eq!(tick["next_due_ms"], three_pm_ms + 3_600_000);
 }
 
@@ -274,14 +268,6 @@ async fn the_cli_runs_a_job_through_the_host_and_lists_the_history() {
             .any(|l| l.contains("manual") && l.contains("ok")),
         "{text}"
     );
-}
-
-fn job<'a>(jobs: &'a Value, tenant: &str) -> Option<&'a Value> {
-    jobs["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["tenant"] == tenant)
 }
 
 #[tokio::test]

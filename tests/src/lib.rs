@@ -63,6 +63,19 @@ pub fn plugin(name: &str) -> PathBuf {
     panic!("plugin {name}.wasm is not built: run `cargo xtask test`");
 }
 
+/// Runs `switchyard <args> --config <config>` to completion with only the
+/// given environment.
+fn run_switchyard(args: &[&str], config: &Path, env: &[(String, String)]) -> std::process::Output {
+    Command::new(host_binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
+}
+
 /// A free port on 127.0.0.1 (free when asked; the host binds it next).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -127,12 +140,7 @@ impl HostBuilder {
     /// Runs `switchyard <args> --config <file>` to completion.
     pub fn run_command(&self, args: &[&str]) -> std::process::Output {
         let config = self.write_config("127.0.0.1:0");
-        let mut command = Command::new(host_binary());
-        command.args(args).arg("--config").arg(config).env_clear();
-        command
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap()
+        run_switchyard(args, &config, &self.env)
     }
 
     /// Starts `switchyard serve` and waits until `/health` answers.
@@ -274,13 +282,7 @@ impl Host {
 
     /// Runs `switchyard <args> --config <file>` against this host's folder.
     pub fn run_command(&self, args: &[&str]) -> std::process::Output {
-        let config = self.dir().join("plugins.toml");
-        let mut command = Command::new(host_binary());
-        command.args(args).arg("--config").arg(config).env_clear();
-        command
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap()
+        run_switchyard(args, &self.dir().join("plugins.toml"), &self.env)
     }
 
     /// POSTs JSON to an admin route and returns status and JSON.
