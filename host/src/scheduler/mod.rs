@@ -164,7 +164,7 @@ impl Scheduler {
             Ok(n) => tracing::warn!(runs = n, "job runs cut short by the last stop"),
             Err(err) => tracing::warn!(error = %err, "cannot close job runs of the last stop"),
         }
-        let slots: Vec<Arc<Slot>> = self.current().values().cloned().collect();
+        let slots: Vec<Arc<Slot>> = self.lock().values().cloned().collect();
         for slot in &slots {
             self.spawn_drive(slot.clone(), Start::AfterStop);
         }
@@ -220,18 +220,18 @@ impl Scheduler {
 
     /// Every job and where it stands.
     pub fn jobs(&self) -> Vec<JobStatus> {
-        self.current().values().map(|slot| slot.status()).collect()
+        self.lock().values().map(|slot| slot.status()).collect()
     }
 
     /// True when `key` names a job of a running plugin and tenant.
     pub fn has_job(&self, key: &JobKey) -> bool {
-        self.current().contains_key(key)
+        self.lock().contains_key(key)
     }
 
     /// Runs the job now, by hand, with the same bookkeeping and no-overlap
     /// rule as a scheduled run. None when there is no such job.
     pub async fn run_now(&self, key: &JobKey) -> Option<RunRecord> {
-        let slot = self.current().get(key).cloned()?;
+        let slot = self.lock().get(key).cloned()?;
         Some(self.execute(&slot, Trigger::Manual, None).await)
     }
 
@@ -239,10 +239,6 @@ impl Scheduler {
         // The map is replaced whole, so a panic elsewhere cannot leave it
         // half-written: a poisoned lock still holds a sound map.
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn current(&self) -> BTreeMap<JobKey, Arc<Slot>> {
-        self.lock().clone()
     }
 
     /// Records that a removed job is no longer scheduled.
