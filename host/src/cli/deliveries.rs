@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use super::out::outln;
+use super::out::{clip, outln, print_table, utc};
 use super::{DeliveryListArgs, ReplayArgs};
 use crate::config::Config;
 use crate::store::{Delivery, DeliveryFilter, DeliveryStatus, Replay, Store};
@@ -113,57 +113,4 @@ pub(super) async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Prints `rows` under `titles`, each column as wide as its widest cell:
-/// names, zones and ids have no fixed length, and a cell wider than a fixed
-/// column would push every later cell of its row out of line.
-pub(super) fn print_table(titles: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = titles.iter().map(|t| t.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let titles: Vec<String> = titles.iter().map(|t| (*t).to_owned()).collect();
-    outln!("{}", table_line(&titles, &widths));
-    for row in rows {
-        outln!("{}", table_line(row, &widths));
-    }
-}
-
-/// `cells` padded to `widths`, two spaces apart, the last one unpadded so
-/// that lines carry no trailing blanks.
-fn table_line(cells: &[String], widths: &[usize]) -> String {
-    let last = cells.len().saturating_sub(1);
-    let padded: Vec<String> = cells
-        .iter()
-        .zip(widths)
-        .enumerate()
-        .map(|(i, (cell, width))| {
-            if i == last {
-                cell.clone()
-            } else {
-                format!("{cell:<width$}")
-            }
-        })
-        .collect();
-    padded.join("  ")
-}
-
-/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC.
-pub(super) fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || "-".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-    )
-}
-
-/// `text` cut to `width` characters, marked with `…` when cut.
-pub(super) fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
-    format!("{kept}…")
 }

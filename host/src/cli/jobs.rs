@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::deliveries::{clip, open_store, print_table, utc};
+use super::deliveries::open_store;
 use super::out::outln;
+use super::out::{clip, print_table, utc};
 use super::remote::AdminApi;
 use super::{JobRunArgs, JobsListArgs};
 use crate::config::Config;
