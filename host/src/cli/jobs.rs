@@ -8,8 +8,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::deliveries::open_store;
-use super::out::outln;
-use super::out::{clip, print_table, utc};
+use super::out::{clip, outln, print_table, utc};
 use super::remote::AdminApi;
 use super::{JobRunArgs, JobsListArgs};
 use crate::config::Config;

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use super::ListArgs;
-use super::out::outln;
-use super::out::print_table;
+use super::out::{outln, print_table};
 use super::remote::AdminApi;
 use crate::capabilities::clock::Clock;
 use crate::config::Config;
