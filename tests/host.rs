@@ -128,7 +128,7 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
         "{body}"
     );
 
-    for limit in ["0", "1001"] {
+    for limit in ["0", "1001", "abc"] {
         let get = client
             .get(format!("{}/admin/api/deliveries?limit={limit}", host.url))
             .bearer_auth(ADMIN);

@@ -4,7 +4,6 @@
 //! tests) setting the clock.
 
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -108,9 +107,8 @@ fn list_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
 
 async fn deliveries(
     State(app): State<App>,
-    query: Result<Query<DeliveryQuery>, QueryRejection>,
+    Query(query): Query<DeliveryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let status = match query.status.as_deref() {
         None => None,
         Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
