@@ -59,6 +59,19 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem with the config file as a whole, not one plugin or tenant.
+    pub fn in_config(severity: Severity, file: PathBuf, message: String) -> Self {
+        Self {
+            severity,
+            plugin: None,
+            tenant: None,
+            file: Some(file),
+            message,
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let severity = match self.severity {

@@ -125,13 +125,12 @@ impl Reloader {
         if !pending.is_empty() {
             let keys = pending.join(", ");
             tracing::warn!(keys, file = %config.path.display(), "settings wait for a restart");
-            registry.note(Problem {
-                severity: Severity::Warning,
-                plugin: None,
-                tenant: None,
-                file: Some(config.path.clone()),
-                message: format!("changed, and read only at start-up: {keys}; restart to apply"),
-            });
+            let message = format!("changed, and read only at start-up: {keys}; restart to apply");
+            registry.note(Problem::in_config(
+                Severity::Warning,
+                config.path.clone(),
+                message,
+            ));
         }
         log_changes(&previous, &registry);
         let (plugins, problems) = (registry.plugins().count(), registry.problems().len());
@@ -182,13 +181,7 @@ impl Reloader {
         let reason = format!("{err:#}");
         tracing::error!(error = %reason, "config not reloaded; still serving the previous one");
         let message = format!("config not reloaded, still serving the previous one: {reason}");
-        let problem = Problem {
-            severity: Severity::Error,
-            plugin: None,
-            tenant: None,
-            file: Some(self.config_path.clone()),
-            message,
-        };
+        let problem = Problem::in_config(Severity::Error, self.config_path.clone(), message);
         let registry = self.runtime.services().registry.load_full();
         self.runtime
             .services()
