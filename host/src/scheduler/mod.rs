@@ -70,17 +70,6 @@ struct Slot {
     retired: CancellationToken,
 }
 
-/// Where a job's task starts counting due times from.
-#[derive(Debug, Clone, Copy)]
-enum Start {
-    /// From the last due time stored before the host stopped, following the
-    /// missed-run policy for what passed meanwhile.
-    AfterStop,
-    /// From now: the job's plan just changed, so the old plan's due times
-    /// say nothing about what the new one missed.
-    Now,
-}
-
 /// A job's current state, for the admin API.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
@@ -151,8 +140,9 @@ impl Scheduler {
         })
     }
 
-    /// Marks runs a stopped host left behind as interrupted, then starts one
-    /// task per scheduled job.
+    /// Marks runs a stopped host left behind as interrupted, deals with the
+    /// runs each job missed meanwhile, then starts one task per job. Every
+    /// job knows its next due time when this returns.
     pub async fn start(self: &Arc<Self>) {
         let services = self.runtime.services();
         match services
@@ -166,17 +156,29 @@ impl Scheduler {
         }
         let slots: Vec<Arc<Slot>> = self.lock().values().cloned().collect();
         for slot in &slots {
-            self.spawn_drive(slot.clone(), Start::AfterStop);
+            let (last, run_missed) = match &slot.schedule {
+                Some(schedule) => self.catch_up(slot, schedule).await,
+                None => (services.now_ms(), false),
+            };
+            // Stored before the catch-up run starts: a host killed during
+            // that run does not catch the same due time up again.
+            let due = self.plan(slot, last).await;
+            if run_missed {
+                self.spawn_execute(slot.clone(), Trigger::CatchUp, last);
+            }
+            self.spawn_drive(slot.clone(), due);
         }
         tracing::info!(jobs = slots.len(), "scheduler started");
     }
 
     /// Re-plans the jobs after a reload swapped in a new registry and
     /// `config`: unchanged jobs keep running untouched, changed and new ones
-    /// start counting from now (nothing counts as missed), removed ones
-    /// stop. Runs in flight finish either way.
+    /// start counting from now (the old plan's due times say nothing about
+    /// what the new one missed), removed ones stop. Runs in flight finish
+    /// either way.
     pub fn reload(self: &Arc<Self>, config: &Config) {
         let mut planned = plan(&self.runtime, config);
+        let now = self.runtime.services().now_ms();
         let mut slots = self.lock();
         let mut next = BTreeMap::new();
         for (key, old) in std::mem::take(&mut *slots) {
@@ -192,7 +194,7 @@ impl Scheduler {
                     old.retired.cancel();
                     new.running = old.running.clone();
                     let new = Arc::new(new);
-                    self.spawn_drive(new.clone(), Start::Now);
+                    self.spawn_replanned(new.clone(), now);
                     next.insert(key, new);
                 }
                 None => {
@@ -205,7 +207,7 @@ impl Scheduler {
         for (key, new) in planned {
             tracing::info!(job = %key, schedule = %new.schedule_text, "job added");
             let new = Arc::new(new);
-            self.spawn_drive(new.clone(), Start::Now);
+            self.spawn_replanned(new.clone(), now);
             next.insert(key, new);
         }
         *slots = next;
@@ -256,56 +258,78 @@ impl Scheduler {
         });
     }
 
-    fn spawn_drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
+    /// Starts a job whose plan a reload changed or added, counting from
+    /// `now`. Its next due time is known at once, for listings; the store
+    /// follows in the task.
+    fn spawn_replanned(self: &Arc<Self>, slot: Arc<Slot>, now: i64) {
+        slot.plan_after(now);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let due = this.plan(&slot, now).await;
+            this.spawn_drive(slot, due);
+        });
+    }
+
+    /// Starts the job's task, which waits for `due` and every due time
+    /// after it; cancelled when a reload retires the job or the host stops.
+    fn spawn_drive(self: &Arc<Self>, slot: Arc<Slot>, due: Option<i64>) {
         let this = self.clone();
         tokio::spawn(async move {
             let (retired, stopped) = (slot.retired.clone(), this.stopped.clone());
             tokio::select! {
-                () = this.drive(slot, start) => {}
+                () = this.drive(slot, due) => {}
                 () = retired.cancelled() => {}
                 () = stopped.cancelled() => {}
             }
         });
     }
 
-    /// One job's life: catch up on what the last stop missed, then wait for
-    /// each due time and start a run.
-    async fn drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
+    /// One job's life: wait for each due time and start a run.
+    async fn drive(self: &Arc<Self>, slot: Arc<Slot>, mut due: Option<i64>) {
         let Some(schedule) = slot.schedule.clone() else {
-            self.save(&slot, None, None).await;
             return;
         };
-        let mut last = match start {
-            Start::AfterStop => self.catch_up(&slot, &schedule).await,
-            Start::Now => self.runtime.services().now_ms(),
-        };
         let clock = self.runtime.services().clock.clone();
-        while let Some(due) = schedule.next_after(last) {
-            slot.next_due_ms.store(due, Ordering::Relaxed);
-            self.save(&slot, Some(last), Some(due)).await;
-            clock.sleep_until_ms(u64::try_from(due).unwrap_or(0)).await;
+        while let Some(at) = due {
+            clock.sleep_until_ms(u64::try_from(at).unwrap_or(0)).await;
 
             // A clock that jumped (a suspended machine, a test) may have
             // passed several due times: the run is for the latest one.
             let now = self.runtime.services().now_ms();
-            let passed = schedule.due_between(due, now, MISSED_COUNT_CAP);
-            last = passed.last().copied().unwrap_or(due);
+            let passed = schedule.due_between(at, now, MISSED_COUNT_CAP);
+            let last = passed.last().copied().unwrap_or(at);
             if !passed.is_empty() {
                 let why = format!("{} due time(s) passed while the clock jumped", passed.len());
-                self.record_missed(&slot, due, &why).await;
+                self.record_missed(&slot, at, &why).await;
             }
-            let (this, run_slot) = (self.clone(), slot.clone());
-            tokio::spawn(async move {
-                this.execute(&run_slot, Trigger::Schedule, Some(last)).await;
-            });
+
+            // Stored before the run starts: a host killed during the run
+            // does not catch the same due time up again.
+            due = self.plan(&slot, last).await;
+            self.spawn_execute(slot.clone(), Trigger::Schedule, last);
         }
-        slot.next_due_ms.store(0, Ordering::Relaxed);
-        self.save(&slot, Some(last), None).await;
+    }
+
+    /// Works out the next due time after `last` and stores both, so the
+    /// next start knows where the job stands.
+    async fn plan(&self, slot: &Slot, last: i64) -> Option<i64> {
+        let due = slot.plan_after(last);
+        let last = slot.schedule.is_some().then_some(last);
+        self.save(slot, last, due).await;
+        due
+    }
+
+    fn spawn_execute(self: &Arc<Self>, slot: Arc<Slot>, trigger: Trigger, due: i64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.execute(&slot, trigger, Some(due)).await;
+        });
     }
 
     /// Deals with due times that passed while the host was down, following
-    /// the job's policy; returns the latest due time dealt with.
-    async fn catch_up(self: &Arc<Self>, slot: &Arc<Slot>, schedule: &Schedule) -> i64 {
+    /// the job's policy. Returns the latest due time dealt with and whether
+    /// the policy wants it run now.
+    async fn catch_up(&self, slot: &Slot, schedule: &Schedule) -> (i64, bool) {
         let services = self.runtime.services();
         let now = services.now_ms();
         let k = &slot.key;
@@ -322,11 +346,11 @@ impl Scheduler {
         };
         // A job seen for the first time starts from now: nothing was missed.
         let Some(last) = stored.and_then(|row| row.last_due_at_ms) else {
-            return now;
+            return (now, false);
         };
         let missed = schedule.due_between(last, now, MISSED_COUNT_CAP);
         let Some(&latest) = missed.last() else {
-            return last;
+            return (last, false);
         };
         let count = if missed.len() == MISSED_COUNT_CAP {
             format!("at least {}", missed.len())
@@ -338,15 +362,10 @@ impl Scheduler {
             MissedPolicy::Skip => {
                 let why = format!("{count} run(s) due while the host was down (policy skip)");
                 self.record_missed(slot, latest, &why).await;
+                (latest, false)
             }
-            MissedPolicy::RunOnce => {
-                let (this, slot) = (self.clone(), slot.clone());
-                tokio::spawn(async move {
-                    this.execute(&slot, Trigger::CatchUp, Some(latest)).await;
-                });
-            }
+            MissedPolicy::RunOnce => (latest, true),
         }
-        latest
     }
 
     /// Runs the job unless its previous run is still going, and records it.
@@ -484,6 +503,14 @@ impl Scheduler {
 }
 
 impl Slot {
+    /// Sets and returns the next due time after `last`; none when the job
+    /// is off or its schedule has no later date.
+    fn plan_after(&self, last: i64) -> Option<i64> {
+        let due = self.schedule.as_ref().and_then(|s| s.next_after(last));
+        self.next_due_ms.store(due.unwrap_or(0), Ordering::Relaxed);
+        due
+    }
+
     fn new(
         key: JobKey,
         default: &str,

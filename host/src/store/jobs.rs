@@ -170,15 +170,28 @@ const RUN_COLUMNS: &str = "id, plugin, tenant, job, trigger, scheduled_for, star
 impl Store {
     /// Records a run as started; returns its id.
     pub async fn start_job_run(&self, run: &NewJobRun) -> sqlx::Result<String> {
+        self.insert_job_run(run, None).await
+    }
+
+    /// Records a run that did not happen (skipped or missed) in one
+    /// statement, so no reader ever sees it as running.
+    pub async fn record_job_run(&self, run: &NewJobRun, end: &RunEnd) -> sqlx::Result<String> {
+        self.insert_job_run(run, Some(end)).await
+    }
+
+    /// Inserts a run, running when `end` is none, else already ended at its
+    /// start time.
+    async fn insert_job_run(&self, run: &NewJobRun, end: Option<&RunEnd>) -> sqlx::Result<String> {
         let id = format!(
             "run_{:013x}{:08x}",
             run.started_at_ms,
             rand::random::<u32>()
         );
+        let counts = end.map(|e| counts_json(&e.counts)).transpose()?;
         sqlx::query(
             "INSERT INTO job_runs (id, plugin, tenant, job, trigger, scheduled_for, started_at,
-                 outcome)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+                 finished_at, outcome, counts, summary, error)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, '{}'), ?, ?)",
         )
         .bind(&id)
         .bind(&run.plugin)
@@ -187,6 +200,11 @@ impl Store {
         .bind(run.trigger.as_str())
         .bind(run.scheduled_for_ms)
         .bind(run.started_at_ms)
+        .bind(end.map(|_| run.started_at_ms))
+        .bind(end.map_or("running", |e| e.outcome.as_str()))
+        .bind(counts)
+        .bind(end.and_then(|e| e.summary.as_deref()))
+        .bind(end.and_then(|e| e.error.as_deref()))
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -194,9 +212,7 @@ impl Store {
 
     /// Records how run `id` ended.
     pub async fn finish_job_run(&self, id: &str, end: &RunEnd, now_ms: i64) -> sqlx::Result<()> {
-        let counts: BTreeMap<&str, u64> =
-            end.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        let counts = serde_json::to_string(&counts).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let counts = counts_json(&end.counts)?;
         sqlx::query(
             "UPDATE job_runs SET outcome = ?, finished_at = ?, counts = ?, summary = ?, error = ?
              WHERE id = ?",
@@ -210,13 +226,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// Records a run that did not happen (skipped or missed) in one go.
-    pub async fn record_job_run(&self, run: &NewJobRun, end: &RunEnd) -> sqlx::Result<String> {
-        let id = self.start_job_run(run).await?;
-        self.finish_job_run(&id, end, run.started_at_ms).await?;
-        Ok(id)
     }
 
     /// Marks runs left `running` by a host that stopped as interrupted;
@@ -331,6 +340,12 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// A run's counts as stored: a JSON object in key order.
+fn counts_json(counts: &[(String, u64)]) -> sqlx::Result<String> {
+    let counts: BTreeMap<&str, u64> = counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    serde_json::to_string(&counts).map_err(|e| sqlx::Error::Encode(e.into()))
 }
 
 fn run_from_row(row: &SqliteRow) -> sqlx::Result<JobRun> {
