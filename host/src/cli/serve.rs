@@ -28,6 +28,12 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = Config::load(&args.config.config)?;
     let listen = args.listen.unwrap_or(config.listen);
+    // The port first: a second host started on the same config fails here,
+    // before it touches the shared database. Connections wait in the
+    // kernel's queue until everything below is ready.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let clock = args
         .fixed_clock
         .map_or_else(Clock::system, |secs| Clock::fixed(secs * 1000));
@@ -46,11 +52,6 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("the admin API answers to the published demo token");
     }
 
-    // The port first: a second host started on the same config fails here,
-    // before its dispatcher or scheduler touch the shared database.
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
     let longest_call = config.limits.longest_timeout();
     let dispatcher = Dispatcher::new(runtime.clone(), config.max_attempts, longest_call);
     let stop = CancellationToken::new();
@@ -76,7 +77,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         admin_token,
         scheduler: scheduler.clone(),
     };
-    tracing::info!(address = %listen, config = %config.path.display(), "listening");
+    let address = listener.local_addr().unwrap_or(listen);
+    tracing::info!(%address, config = %config.path.display(), "listening");
     // On SIGTERM or Ctrl-C: no new connections, deliveries or job runs;
     // what is in flight gets the server's grace period.
     let stopping = stop.clone();
