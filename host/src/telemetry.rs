@@ -21,12 +21,17 @@ pub const MAX_PLUGIN_LABELS: usize = 4;
 /// Plugin metrics a host keeps, across all plugins.
 pub const MAX_PLUGIN_METRICS: usize = 200;
 
+/// Crates whose debug logs describe every function the compiler compiles,
+/// thousands of lines per plugin: kept at `warn` unless `LOG_LEVEL` names
+/// them.
+const COMPILER_TARGETS: [&str; 2] = ["cranelift", "wasmtime"];
+
 /// Starts `tracing`: JSON lines when `LOG_FORMAT=json`, readable lines
 /// otherwise, at the level `LOG_LEVEL` gives (default `info`). A value
 /// that means nothing is reported rather than ignored.
 pub fn init_logging() {
     let level = std::env::var("LOG_LEVEL").ok();
-    let filter = level.as_deref().map(tracing_subscriber::EnvFilter::try_new);
+    let filter = level.as_deref().map(log_filter);
     let (filter, bad_level) = match filter {
         None => (tracing_subscriber::EnvFilter::new("info"), None),
         Some(Ok(filter)) => (filter, None),
@@ -55,6 +60,20 @@ pub fn init_logging() {
     if let Some(format) = bad_format {
         tracing::warn!(LOG_FORMAT = %format, "LOG_FORMAT is `json` or `text`; logging text");
     }
+}
+
+/// The filter `LOG_LEVEL` asks for, with the compiler's internals at
+/// `warn` unless it names them.
+fn log_filter(
+    level: &str,
+) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+    let mut directives = level.to_owned();
+    for target in COMPILER_TARGETS {
+        if !level.contains(target) {
+            directives.push_str(&format!(",{target}=warn"));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(directives)
 }
 
 /// The host's metrics.
@@ -400,6 +419,30 @@ fn label_name(name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_logs_leave_the_compiler_quiet_unless_named() {
+        use tracing::Level;
+        use tracing_subscriber::layer::SubscriberExt;
+        let enabled = |level: &str| {
+            let filter = log_filter(level).expect("a filter");
+            let subscriber = tracing_subscriber::registry().with(filter);
+            tracing::subscriber::with_default(subscriber, || {
+                (
+                    tracing::enabled!(target: "switchyard::runtime", Level::DEBUG),
+                    tracing::enabled!(target: "cranelift_codegen::context", Level::DEBUG),
+                    tracing::enabled!(target: "wasmtime_internal_cranelift", Level::DEBUG),
+                )
+            })
+        };
+        assert_eq!(enabled("debug"), (true, false, false));
+        assert_eq!(
+            enabled("debug,cranelift_codegen=debug"),
+            (true, true, false)
+        );
+        assert_eq!(enabled("info"), (false, false, false));
+        assert!(log_filter("switchyard=loud").is_err());
+    }
 
     fn sample<'a>(name: &'a str, labels: &'a [(String, String)]) -> PluginSample<'a> {
         PluginSample {
