@@ -208,14 +208,10 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_request_cannot_keep_the_host_up() {
-    use tokio::io::AsyncWriteExt;
     let mut host = probe_host().await;
-    let address = host.url.trim_start_matches("http://").to_owned();
-    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
-    stalled
-        .write_all(b"POST /webhooks/probe/acme HTTP/1.1\r\nhost: test\r\n")
-        .await
-        .unwrap();
+    let stalled = host
+        .stalled_client(b"POST /webhooks/probe/acme HTTP/1.1\r\nhost: test\r\n")
+        .await;
     // Served while the other connection stalls.
     let answer = host
         .post(
@@ -240,11 +236,7 @@ async fn a_client_that_never_finishes_its_request_cannot_keep_the_host_up() {
 
     // A second signal does not wait for the grace period.
     host.restart().await;
-    let mut stalled_again = tokio::net::TcpStream::connect(&address).await.unwrap();
-    stalled_again
-        .write_all(b"GET /health HTTP/1.1\r\n")
-        .await
-        .unwrap();
+    let stalled_again = host.stalled_client(b"GET /health HTTP/1.1\r\n").await;
     let first = host.terminate(std::time::Duration::from_millis(500)).await;
     assert!(
         first.is_none(),

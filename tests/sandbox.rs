@@ -76,19 +76,24 @@ async fn each_hostile_plugin_fails_alone_with_its_typed_error() {
         }
     });
 
-    // While they misbehave, the well-behaved plugin answers promptly.
+    // While they misbehave (`spin` for its whole 500 ms deadline), the
+    // well-behaved plugin keeps answering.
+    let hostile_done = std::sync::atomic::AtomicBool::new(false);
     let steady = async {
-        let started = Instant::now();
         let mut answered = 0;
-        while started.elapsed() < Duration::from_millis(600) {
+        while !hostile_done.load(std::sync::atomic::Ordering::SeqCst) {
             let (status, body) = host.action(ADMIN, "probe/acme/counter", json!({})).await;
             assert_eq!(status, 200, "{body}");
             answered += 1;
         }
         answered
     };
-    let (answered, _) = tokio::join!(steady, futures_join_all(hostile));
-    assert!(answered > 5, "the probe answered only {answered} times");
+    let hostile = async {
+        futures_join_all(hostile).await;
+        hostile_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let (answered, ()) = tokio::join!(steady, hostile);
+    assert!(answered >= 3, "the probe answered only {answered} times");
 
     // And afterwards, everything still works, hostile ones included.
     let (status, _) = host.action(ADMIN, "probe/acme/counter", json!({})).await;

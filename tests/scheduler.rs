@@ -55,16 +55,19 @@ async fn runs_when(
     tenant: &str,
     done: impl Fn(&[&Value]) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let what = format!("{plugin}/{tenant} runs");
+    jobs_when(host, &what, |list| done(&runs_of(list, plugin, tenant))).await
+}
+
+/// Waits until the job list satisfies `done`.
+async fn jobs_when(host: &Host, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let list = jobs(host).await;
-        if done(&runs_of(&list, plugin, tenant)) {
+        if done(&list) {
             return list;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{plugin}/{tenant} runs never got there: {list}"
-        );
+        assert!(Instant::now() < deadline, "{what} never got there: {list}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -77,7 +80,6 @@ fn ms(run: &Value, field: &str) -> i64 {
 
 #[tokio::test]
 async fn a_job_that_outlasts_its_tick_never_overlaps_and_other_plugins_keep_time() {
-    let started = Instant::now();
     let host = start(
         "[tenants.acme.plugins.sleeper]\n[tenants.acme.plugins.ticker]\n",
         &[],
@@ -85,25 +87,34 @@ async fn a_job_that_outlasts_its_tick_never_overlaps_and_other_plugins_keep_time
     .await;
 
     // A run by hand while a nap is going is refused and recorded as skipped.
-    runs_when(&host, "sleeper", "acme", |runs| {
-        runs.iter().any(|r| r["outcome"] == "running")
+    // A nap may end between the look and the request: then the run by hand
+    // is a nap of its own, and the next try meets one going.
+    loop {
+        runs_when(&host, "sleeper", "acme", |runs| {
+            runs.iter().any(|r| r["outcome"] == "running")
+        })
+        .await;
+        let (status, answer) = host
+            .admin_post("/admin/api/jobs/sleeper/acme/nap", ADMIN, json!({}))
+            .await;
+        if status == 409 {
+            assert_eq!(answer["error"], "job_running", "{answer}");
+            break;
+        }
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    // Due times during a nap are recorded as skipped; watched until two
+    // naps ran and the ticker ticked five times.
+    let list = jobs_when(&host, "two naps, three skips, five ticks", |list| {
+        let naps = runs_of(list, "sleeper", "acme");
+        let ended = |outcome: &str| naps.iter().filter(|r| r["outcome"] == outcome).count();
+        let ticks = runs_of(list, "ticker", "acme");
+        ended("ok") >= 2 && ended("skipped") >= 3 && ticks.len() >= 6
     })
     .await;
-    let (status, answer) = host
-        .admin_post("/admin/api/jobs/sleeper/acme/nap", ADMIN, json!({}))
-        .await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (409, Some("job_running")),
-        "{answer}"
-    );
-    let watched = Duration::from_secs(7);
-    tokio::time::sleep(watched.saturating_sub(started.elapsed())).await;
-
-    let list = jobs(&host).await;
     let naps = runs_of(&list, "sleeper", "acme");
     let ran: Vec<&&Value> = naps.iter().filter(|r| r["outcome"] != "skipped").collect();
-    assert!(ran.len() >= 2, "{list}");
     for pair in ran.windows(2) {
         let finished = pair[0]["finished_at_ms"].as_i64().unwrap_or(i64::MAX);
         assert!(
@@ -111,11 +122,6 @@ async fn a_job_that_outlasts_its_tick_never_overlaps_and_other_plugins_keep_time
             "naps overlap: {pair:?}"
         );
     }
-    let skipped = naps.iter().filter(|r| r["outcome"] == "skipped").count();
-    assert!(
-        skipped >= 3,
-        "due times during a nap are recorded as skipped: {list}"
-    );
     assert!(
         naps.iter()
             .any(|r| r["outcome"] == "skipped" && r["trigger"] == "manual")
@@ -125,10 +131,10 @@ async fn a_job_that_outlasts_its_tick_never_overlaps_and_other_plugins_keep_time
     let mut ticks = runs_of(&list, "ticker", "acme");
     ticks.retain(|r| r["outcome"] != "running");
     assert!(ticks.iter().all(|r| r["outcome"] == "ok"), "{list}");
-    assert!(ticks.len() >= 5, "{list}");
     for tick in &ticks {
         let late = ms(tick, "started_at_ms") - ms(tick, "scheduled_for_ms");
-        assert!((0..750).contains(&late), "tick {late} ms late: {tick}");
+        // Under a second late: a nap (2.5 s) never held a tick back.
+        assert!((0..1_000).contains(&late), "tick {late} ms late: {tick}");
     }
     let due: Vec<i64> = ticks.iter().map(|t| ms(t, "scheduled_for_ms")).collect();
     assert!(
@@ -216,7 +222,10 @@ missed = "run-once"
         "{missed}"
     );
 
-    let list = runs_when(&host, "ticker", "catches-up", |runs| runs.len() >= 2).await;
+    let list = runs_when(&host, "ticker", "catches-up", |runs| {
+        runs.get(1).is_some_and(|r| r["outcome"] != "running")
+    })
+    .await;
     let caught_up = runs_of(&list, "ticker", "catches-up")[1].clone();
     assert_eq!(
         (caught_up["trigger"].as_str(), caught_up["outcome"].as_str()),
@@ -369,7 +378,6 @@ schedule = "0 0 * * * *"
 
 #[tokio::test]
 async fn a_stopping_host_starts_no_more_job_runs() {
-    use tokio::io::AsyncWriteExt;
     let mut host = start("[tenants.acme.plugins.ticker]\n", &[]).await;
     runs_when(&host, "ticker", "acme", |runs| {
         runs.iter().any(|r| r["outcome"] == "ok")
@@ -377,12 +385,7 @@ async fn a_stopping_host_starts_no_more_job_runs() {
     .await;
     // A stalled client keeps the host in its shutdown grace for 10 s, time
     // for ten more ticks if the scheduler kept going.
-    let address = host.url.trim_start_matches("http://").to_owned();
-    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
-    stalled
-        .write_all(b"GET /health HTTP/1.1\r\n")
-        .await
-        .unwrap();
+    let stalled = host.stalled_client(b"GET /health HTTP/1.1\r\n").await;
 
     let status = host.terminate(Duration::from_secs(20)).await;
     assert!(status.is_some(), "the host did not stop");

@@ -33,6 +33,7 @@ onboarding_return_url = "https://market.example/stripe/done""#
         webhook_secret: SECRET,
         binding: "route_aliases = true",
         config: &config,
+        host_args: &[],
     })
     .await;
     marketplace.stripe.seed_demo();

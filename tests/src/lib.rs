@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -151,22 +152,52 @@ impl HostBuilder {
         args.push(config.display().to_string());
         args.extend(self.args);
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let child = spawn_host(&args, &self.env, &logs);
-        let url = format!("http://{listen}");
-        let host = Host {
-            url,
+        let (child, readers) = spawn_host(&args, &self.env, &logs);
+        let mut host = Host {
+            url: format!("http://{listen}"),
             child,
+            readers,
             logs,
             dir: self.dir,
             args,
             env: self.env,
         };
-        host.wait_ready().await;
-        host
+        // Another test's host may take the free port first; a host that
+        // cannot listen tries another one.
+        for _ in 0..3 {
+            if host.wait_ready().await == Ready::Listening {
+                return host;
+            }
+            let listen = format!("127.0.0.1:{}", free_port());
+            let old = host.url.trim_start_matches("http://").to_owned();
+            let text = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(&config, text.replacen(&old, &listen, 1)).unwrap();
+            host.url = format!("http://{listen}");
+            host.spawn();
+        }
+        panic!(
+            "no free port for the host; log:\n{}",
+            host.logs().join("\n")
+        );
     }
 }
 
-fn spawn_host(args: &[String], env: &[(String, String)], logs: &Arc<Mutex<Vec<String>>>) -> Child {
+/// How a start ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ready {
+    /// Listening, and `/health` answered.
+    Listening,
+    /// The address was taken.
+    PortTaken,
+}
+
+/// Starts the host with its output read, line by line, into `logs` by two
+/// threads, which end when the process does.
+fn spawn_host(
+    args: &[String],
+    env: &[(String, String)],
+    logs: &Arc<Mutex<Vec<String>>>,
+) -> (Child, Vec<JoinHandle<()>>) {
     let mut command = Command::new(host_binary());
     command
         .args(args)
@@ -179,17 +210,22 @@ fn spawn_host(args: &[String], env: &[(String, String)], logs: &Arc<Mutex<Vec<St
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    collect(child.stdout.take().unwrap(), logs.clone());
-    collect(child.stderr.take().unwrap(), logs.clone());
-    child
+    let readers = vec![
+        collect(child.stdout.take().unwrap(), logs.clone()),
+        collect(child.stderr.take().unwrap(), logs.clone()),
+    ];
+    (child, readers)
 }
 
-fn collect(stream: impl std::io::Read + Send + 'static, logs: Arc<Mutex<Vec<String>>>) {
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    logs: Arc<Mutex<Vec<String>>>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             logs.lock().unwrap().push(line);
         }
-    });
+    })
 }
 
 /// A running host, killed when dropped.
@@ -197,6 +233,8 @@ pub struct Host {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     child: Child,
+    /// The threads reading the running process's output.
+    readers: Vec<JoinHandle<()>>,
     logs: Arc<Mutex<Vec<String>>>,
     dir: TempDir,
     args: Vec<String>,
@@ -207,26 +245,58 @@ impl Host {
     /// Kills the host (SIGKILL: no clean shutdown) and starts it again on the
     /// same folder, config and address. The log keeps both runs.
     pub async fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = spawn_host(&self.args, &self.env, &self.logs);
-        self.wait_ready().await;
+        self.kill();
+        self.spawn();
+        let ready = self.wait_ready().await;
+        assert_eq!(ready, Ready::Listening, "{}", self.logs().join("\n"));
     }
 
-    async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
+    fn spawn(&mut self) {
+        let (child, readers) = spawn_host(&self.args, &self.env, &self.logs);
+        self.child = child;
+        self.readers = readers;
+    }
+
+    /// Waits until this host's own process says it listens (so `/health`
+    /// cannot be another host's answer) and `/health` answers.
+    async fn wait_ready(&mut self) -> Ready {
+        const LISTENING: &str = "\"message\":\"listening\"";
+        const PORT_TAKEN: &str = "cannot listen on";
+        let first = self.logs.lock().unwrap().len();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let health = client.get(format!("{}/health", self.url)).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return;
+        while !self.printed_since(first, LISTENING) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.reap();
+                if self.printed_since(first, PORT_TAKEN) {
+                    return Ready::PortTaken;
+                }
+                let logs = self.logs().join("\n");
+                panic!("host exited with {status} before listening; log:\n{logs}");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(
+                Instant::now() < deadline,
+                "host did not start listening; log:\n{}",
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!(
-            "host did not become ready; log:\n{}",
-            self.logs().join("\n")
-        );
+        let health = reqwest::get(format!("{}/health", self.url)).await.unwrap();
+        assert!(health.status().is_success(), "/health: {}", health.status());
+        Ready::Listening
+    }
+
+    /// True when a line from the `first`th on contains `needle`.
+    fn printed_since(&self, first: usize, needle: &str) -> bool {
+        let logs = self.logs.lock().unwrap();
+        logs[first..].iter().any(|l| l.contains(needle))
+    }
+
+    /// Waits for the output readers of a process that has exited, so the
+    /// log holds every line it printed.
+    fn reap(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 
     /// Every line the host printed so far.
@@ -253,6 +323,7 @@ impl Host {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.reap();
     }
 
     /// Sends SIGTERM and waits up to `within` for the process to exit; its
@@ -265,11 +336,26 @@ impl Host {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.reap();
                 return Some(status);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         None
+    }
+
+    /// Opens a connection and leaves `partial`, a request half sent, on
+    /// it: a client that keeps the host in its shutdown grace. Returns once
+    /// the host has accepted the connection; it accepts in order, so an
+    /// answer on a connection opened later proves it.
+    pub async fn stalled_client(&self, partial: &[u8]) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let address = self.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(partial).await.unwrap();
+        let health = reqwest::get(format!("{}/health", self.url)).await.unwrap();
+        assert!(health.status().is_success());
+        stream
     }
 
     /// Like [`Host::restart`], with `serve_args` after `serve --config …`

@@ -18,6 +18,8 @@ pub struct Settings<'a> {
     pub binding: &'a str,
     /// Lines added to that binding's `config` table.
     pub config: &'a str,
+    /// Arguments after `serve --config …`, such as a fixed clock.
+    pub host_args: &'a [&'a str],
 }
 
 /// A running marketplace: the host and both simulators.
@@ -40,14 +42,16 @@ impl Marketplace {
         let stripe = Stripe::start(StripeConfig::default())
             .await
             .expect("stripe simulator");
-        let host = HostBuilder::new(&config_text(&medusa, &stripe, settings))
+        let mut builder = HostBuilder::new(&config_text(&medusa, &stripe, settings))
             .plugin("stripe-connect")
             .env("ADMIN_TOKEN", settings.admin_token)
             .env("WHSEC", settings.webhook_secret)
             .env("STRIPE_KEY", stripe.secret_key())
-            .env("MEDUSA_KEY", medusa.api_key())
-            .start()
-            .await;
+            .env("MEDUSA_KEY", medusa.api_key());
+        for arg in settings.host_args {
+            builder = builder.arg(arg);
+        }
+        let host = builder.start().await;
         Self {
             host,
             medusa,
@@ -77,6 +81,9 @@ stripe_connect_url = "http://{s}"
 stripe_webhook_secret = {{ env = "WHSEC" }}
 stripe_secret_key = {{ env = "STRIPE_KEY", hosts = ["{s}"] }}
 medusa_api_key = {{ env = "MEDUSA_KEY", hosts = ["{m}"] }}
+# Run by hand in the tests: one crossing 03:00 UTC would see a scheduled run.
+[tenants.acme.plugins.stripe-connect.jobs.process-vendor-payouts]
+enabled = false
 "#
     )
 }
