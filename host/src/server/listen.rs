@@ -29,9 +29,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) {
     let connections = TaskTracker::new();
     loop {
+        // Stop first: a steady stream of clients must not keep the loop
+        // accepting after the host was told to stop.
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            biased;
             () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
