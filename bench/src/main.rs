@@ -165,7 +165,11 @@ medusa_api_key = { env = "BENCH_MEDUSA_KEY" }
 }
 
 fn plugin_file() -> anyhow::Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // `cargo run` says where this checkout is; the compile-time path may be
+    // another checkout's that shares the target dir.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = dir.join("..");
     let path = root.join("target/plugins/stripe-connect.wasm");
     if !path.exists() {
         bail!(

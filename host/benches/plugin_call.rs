@@ -10,7 +10,7 @@
     reason = "criterion's macros generate undocumented functions"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,9 +25,11 @@ use switchyard::store::Store;
 const PLUGINS: [&str; 4] = ["probe", "stripe-connect", "netprobe", "exfil"];
 
 fn built(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target");
+    // `cargo bench` says where this checkout is; the compile-time path may
+    // be another checkout's that shares the target dir.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = dir.join("..").join("target");
     let found = ["plugins", "test-plugins"].map(|dir| root.join(dir).join(format!("{name}.wasm")));
     let path = found.into_iter().find(|p| p.exists());
     path.unwrap_or_else(|| panic!("{name}.wasm is not built: run `cargo xtask plugins`"))

@@ -19,12 +19,13 @@ use tempfile::TempDir;
 
 pub mod marketplace;
 
-/// The workspace root.
+/// The workspace root: where this checkout is at run time, since a test
+/// binary built by another checkout sharing the target dir keeps that
+/// checkout's path at compile time.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.parent().unwrap().to_path_buf()
 }
 
 /// The shared fixtures folder, beside the checkout.
@@ -144,7 +145,9 @@ impl HostBuilder {
         run_switchyard(args, &config, &self.env)
     }
 
-    /// Starts `switchyard serve` and waits until `/health` answers.
+    /// Starts `switchyard serve` and waits until it listens and `/health`
+    /// answers. The harness reads the host's JSON log lines (`LOG_FORMAT`
+    /// and `LOG_LEVEL` are its own).
     pub async fn start(self) -> Host {
         let listen = format!("127.0.0.1:{}", free_port());
         let config = self.write_config(&listen);
@@ -164,16 +167,20 @@ impl HostBuilder {
         };
         // Another test's host may take the free port first; a host that
         // cannot listen tries another one.
-        for _ in 0..3 {
-            if host.wait_ready().await == Ready::Listening {
+        let mut first_line = 0;
+        for attempt in 1..=3 {
+            if host.wait_ready(first_line).await == Ready::Listening {
                 return host;
+            }
+            if attempt == 3 {
+                break;
             }
             let listen = format!("127.0.0.1:{}", free_port());
             let old = host.url.trim_start_matches("http://").to_owned();
             let text = std::fs::read_to_string(&config).unwrap();
             std::fs::write(&config, text.replacen(&old, &listen, 1)).unwrap();
             host.url = format!("http://{listen}");
-            host.spawn();
+            first_line = host.spawn();
         }
         panic!(
             "no free port for the host; log:\n{}",
@@ -246,23 +253,26 @@ impl Host {
     /// same folder, config and address. The log keeps both runs.
     pub async fn restart(&mut self) {
         self.kill();
-        self.spawn();
-        let ready = self.wait_ready().await;
+        let first_line = self.spawn();
+        let ready = self.wait_ready(first_line).await;
         assert_eq!(ready, Ready::Listening, "{}", self.logs().join("\n"));
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process again; returns the index its first log line
+    /// will have.
+    fn spawn(&mut self) -> usize {
+        let first_line = self.logs.lock().unwrap().len();
         let (child, readers) = spawn_host(&self.args, &self.env, &self.logs);
         self.child = child;
         self.readers = readers;
+        first_line
     }
 
     /// Waits until this host's own process says it listens (so `/health`
     /// cannot be another host's answer) and `/health` answers.
-    async fn wait_ready(&mut self) -> Ready {
+    async fn wait_ready(&mut self, first: usize) -> Ready {
         const LISTENING: &str = "\"message\":\"listening\"";
         const PORT_TAKEN: &str = "cannot listen on";
-        let first = self.logs.lock().unwrap().len();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.printed_since(first, LISTENING) {
             if let Some(status) = self.child.try_wait().unwrap() {

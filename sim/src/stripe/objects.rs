@@ -298,10 +298,12 @@ mod tests {
     /// The shared fixtures live beside the checkout; CI has them, a bare
     /// checkout may not, and then there is nothing to compare against.
     fn fixture_resources() -> Option<Value> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/stripe/connect-objects.subset.json"
-        );
+        // Where this checkout is at run time: a binary built by another
+        // checkout sharing the target dir keeps that checkout's path.
+        let dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+        let path = std::path::Path::new(&dir)
+            .join("../../shared/fixtures/stripe/connect-objects.subset.json");
         let text = std::fs::read_to_string(path).ok()?;
         let document: Value = serde_json::from_str(&text).ok()?;
         Some(document["resources"].clone())
