@@ -31,11 +31,11 @@ const COMPILER_TARGETS: [&str; 2] = ["cranelift", "wasmtime"];
 /// that means nothing is reported rather than ignored.
 pub fn init_logging() {
     let level = std::env::var("LOG_LEVEL").ok();
-    let filter = level.as_deref().map(log_filter);
-    let (filter, bad_level) = match filter {
-        None => (tracing_subscriber::EnvFilter::new("info"), None),
+    let default = || log_filter("info").unwrap_or_default();
+    let (filter, bad_level) = match level.as_deref().map(log_filter) {
+        None => (default(), None),
         Some(Ok(filter)) => (filter, None),
-        Some(Err(err)) => (tracing_subscriber::EnvFilter::new("info"), Some(err)),
+        Some(Err(err)) => (default(), Some(err)),
     };
     let format = std::env::var("LOG_FORMAT").ok();
     let json = format
@@ -63,14 +63,21 @@ pub fn init_logging() {
 }
 
 /// The filter `LOG_LEVEL` asks for, with the compiler's internals at
-/// `warn` unless it names them.
+/// `warn` at most unless it names them.
 fn log_filter(
     level: &str,
 ) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+    let given: Vec<&str> = level.split(',').map(str::trim).collect();
+    // A bare `error` or `off` is quieter than `warn`: the compiler follows it.
+    let cap = given
+        .iter()
+        .find(|d| ["error", "off"].contains(&d.to_ascii_lowercase().as_str()))
+        .copied()
+        .unwrap_or("warn");
     let mut directives = level.to_owned();
     for target in COMPILER_TARGETS {
-        if !level.contains(target) {
-            directives.push_str(&format!(",{target}=warn"));
+        if !given.iter().any(|d| d.starts_with(target)) {
+            directives.push_str(&format!(",{target}={cap}"));
         }
     }
     tracing_subscriber::EnvFilter::try_new(directives)
@@ -441,6 +448,19 @@ mod tests {
             (true, true, false)
         );
         assert_eq!(enabled("info"), (false, false, false));
+        let warns = |level: &str| {
+            let filter = log_filter(level).expect("a filter");
+            let subscriber = tracing_subscriber::registry().with(filter);
+            tracing::subscriber::with_default(
+                subscriber,
+                || tracing::enabled!(target: "cranelift_codegen::context", Level::WARN),
+            )
+        };
+        assert!(warns("info"));
+        assert!(
+            !warns("error"),
+            "a quieter level keeps the compiler as quiet"
+        );
         assert!(log_filter("switchyard=loud").is_err());
     }
 

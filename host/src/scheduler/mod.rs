@@ -70,6 +70,16 @@ struct Slot {
     retired: CancellationToken,
 }
 
+/// Where a job's task starts.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// Its next due time is worked out and stored (none: nothing to wait
+    /// for).
+    Planned(Option<i64>),
+    /// Count from this time, storing the first due time in the task.
+    From(i64),
+}
+
 /// A job's current state, for the admin API.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
@@ -129,7 +139,7 @@ impl Scheduler {
     /// job, a manifest schedule that does not parse) are logged and that
     /// job's schedule is off.
     pub fn new(runtime: Arc<Runtime>, config: &Config) -> Arc<Self> {
-        let slots = plan(&runtime, config)
+        let slots = plan_jobs(&runtime, config)
             .into_iter()
             .map(|(key, slot)| (key, Arc::new(slot)))
             .collect();
@@ -162,11 +172,11 @@ impl Scheduler {
             };
             // Stored before the catch-up run starts: a host killed during
             // that run does not catch the same due time up again.
-            let due = self.plan(slot, last).await;
+            let due = self.advance(slot, last).await;
             if run_missed {
                 self.spawn_execute(slot.clone(), Trigger::CatchUp, last);
             }
-            self.spawn_drive(slot.clone(), due);
+            self.spawn_drive(slot.clone(), Start::Planned(due));
         }
         tracing::info!(jobs = slots.len(), "scheduler started");
     }
@@ -177,7 +187,7 @@ impl Scheduler {
     /// what the new one missed), removed ones stop. Runs in flight finish
     /// either way.
     pub fn reload(self: &Arc<Self>, config: &Config) {
-        let mut planned = plan(&self.runtime, config);
+        let mut planned = plan_jobs(&self.runtime, config);
         let now = self.runtime.services().now_ms();
         let mut slots = self.lock();
         let mut next = BTreeMap::new();
@@ -194,7 +204,8 @@ impl Scheduler {
                     old.retired.cancel();
                     new.running = old.running.clone();
                     let new = Arc::new(new);
-                    self.spawn_replanned(new.clone(), now);
+                    new.plan_after(now);
+                    self.spawn_drive(new.clone(), Start::From(now));
                     next.insert(key, new);
                 }
                 None => {
@@ -207,7 +218,8 @@ impl Scheduler {
         for (key, new) in planned {
             tracing::info!(job = %key, schedule = %new.schedule_text, "job added");
             let new = Arc::new(new);
-            self.spawn_replanned(new.clone(), now);
+            new.plan_after(now);
+            self.spawn_drive(new.clone(), Start::From(now));
             next.insert(key, new);
         }
         *slots = next;
@@ -258,34 +270,28 @@ impl Scheduler {
         });
     }
 
-    /// Starts a job whose plan a reload changed or added, counting from
-    /// `now`. Its next due time is known at once, for listings; the store
-    /// follows in the task.
-    fn spawn_replanned(self: &Arc<Self>, slot: Arc<Slot>, now: i64) {
-        slot.plan_after(now);
-        let this = self.clone();
-        tokio::spawn(async move {
-            let due = this.plan(&slot, now).await;
-            this.spawn_drive(slot, due);
-        });
-    }
-
-    /// Starts the job's task, which waits for `due` and every due time
-    /// after it; cancelled when a reload retires the job or the host stops.
-    fn spawn_drive(self: &Arc<Self>, slot: Arc<Slot>, due: Option<i64>) {
+    /// Starts the job's task, which waits for each due time and starts a
+    /// run; cancelled, store writes included, when a reload retires the job
+    /// or the host stops.
+    fn spawn_drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
         let this = self.clone();
         tokio::spawn(async move {
             let (retired, stopped) = (slot.retired.clone(), this.stopped.clone());
             tokio::select! {
-                () = this.drive(slot, due) => {}
-                () = retired.cancelled() => {}
+                biased;
                 () = stopped.cancelled() => {}
+                () = retired.cancelled() => {}
+                () = this.drive(slot, start) => {}
             }
         });
     }
 
     /// One job's life: wait for each due time and start a run.
-    async fn drive(self: &Arc<Self>, slot: Arc<Slot>, mut due: Option<i64>) {
+    async fn drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
+        let mut due = match start {
+            Start::Planned(due) => due,
+            Start::From(last) => self.advance(&slot, last).await,
+        };
         let Some(schedule) = slot.schedule.clone() else {
             return;
         };
@@ -305,21 +311,27 @@ impl Scheduler {
 
             // Stored before the run starts: a host killed during the run
             // does not catch the same due time up again.
-            due = self.plan(&slot, last).await;
+            due = self.advance(&slot, last).await;
             self.spawn_execute(slot.clone(), Trigger::Schedule, last);
         }
     }
 
     /// Works out the next due time after `last` and stores both, so the
-    /// next start knows where the job stands.
-    async fn plan(&self, slot: &Slot, last: i64) -> Option<i64> {
+    /// next start knows where the job stands. A job that is off stores
+    /// neither.
+    async fn advance(&self, slot: &Slot, last: i64) -> Option<i64> {
         let due = slot.plan_after(last);
         let last = slot.schedule.is_some().then_some(last);
         self.save(slot, last, due).await;
         due
     }
 
+    /// Starts a run for `due` in its own task, unless the host is stopping
+    /// or a reload retired the job meanwhile.
     fn spawn_execute(self: &Arc<Self>, slot: Arc<Slot>, trigger: Trigger, due: i64) {
+        if self.stopped.is_cancelled() || slot.retired.is_cancelled() {
+            return;
+        }
         let this = self.clone();
         tokio::spawn(async move {
             this.execute(&slot, trigger, Some(due)).await;
@@ -567,7 +579,7 @@ impl Slot {
 
 /// Every job of every running (plugin, tenant), with the schedule the
 /// manifest gives it unless the tenant's config overrides it.
-fn plan(runtime: &Runtime, config: &Config) -> BTreeMap<JobKey, Slot> {
+fn plan_jobs(runtime: &Runtime, config: &Config) -> BTreeMap<JobKey, Slot> {
     let registry = runtime.services().registry.load();
     let mut slots = BTreeMap::new();
     for binding in registry.bindings() {
