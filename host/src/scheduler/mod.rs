@@ -73,9 +73,8 @@ struct Slot {
 /// Where a job's task starts.
 #[derive(Debug, Clone, Copy)]
 enum Start {
-    /// Its next due time is worked out and stored (none: nothing to wait
-    /// for).
-    Planned(Option<i64>),
+    /// Its next due time, already worked out and stored.
+    Planned(i64),
     /// Count from this time, storing the first due time in the task.
     From(i64),
 }
@@ -176,7 +175,11 @@ impl Scheduler {
             if run_missed {
                 self.spawn_execute(slot.clone(), Trigger::CatchUp, last);
             }
-            self.spawn_drive(slot.clone(), Start::Planned(due));
+            // A job that is off, or whose schedule has no later date, has
+            // nothing to wait for.
+            if let Some(due) = due {
+                self.spawn_drive(slot.clone(), Start::Planned(due));
+            }
         }
         tracing::info!(jobs = slots.len(), "scheduler started");
     }
@@ -289,7 +292,7 @@ impl Scheduler {
     /// One job's life: wait for each due time and start a run.
     async fn drive(self: &Arc<Self>, slot: Arc<Slot>, start: Start) {
         let mut due = match start {
-            Start::Planned(due) => due,
+            Start::Planned(due) => Some(due),
             Start::From(last) => self.advance(&slot, last).await,
         };
         let Some(schedule) = slot.schedule.clone() else {
